@@ -34,3 +34,17 @@ def test_crop_labels_and_chunks_cover_everything_once() -> None:
     for name, stream in rec.streams.items():
         got = np.concatenate([c.values for c in chunks if c.stream == name])
         np.testing.assert_array_equal(got, stream.values)
+
+
+def test_window_label_adds_up_split_intervals_and_prefers_inner_labels() -> None:
+    rec = Recording(RecordingMeta(subject="p02"))
+    rec.intervals += [
+        Interval(0.0, 100.0, "vr"),
+        Interval(0.0, 25.0, "not_sick"),
+        Interval(25.0, 16.0, "sick"),
+        Interval(41.0, 59.0, "not_sick"),
+    ]
+    # 25 s + 19 s of not_sick in a 60 s window: together more than half, although no single interval is.
+    assert rec.window_label(0.0, 60.0) == "not_sick"
+    assert rec.window_label(20.0, 45.0) == "sick"
+    assert list(rec.label_at([30.0, 50.0])) == ["sick", "not_sick"]

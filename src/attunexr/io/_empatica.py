@@ -6,9 +6,12 @@ IBI.csv: first row = start time and the word ``IBI``; then ``offset_s, ibi_s`` r
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from attunexr.errors import DataFormatError
 from attunexr.recording import Recording, RecordingMeta, Stream
@@ -24,17 +27,23 @@ _E4_FILES: dict[str, tuple[str, str, float, tuple[str, ...]]] = {
     "HR.csv": ("hr", "hr", 1.0, ()),
 }
 
+#: Signals of one E4 session end within a few seconds of each other (HR about 10 s early); more means truncation.
+_MAX_END_GAP_S = 60.0
+
 
 def _read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
+    """Start time, rate and samples of one E4 CSV; samples are parsed by pandas' C parser (fast)."""
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except UnicodeDecodeError as err:
         raise DataFormatError(path, "not a text file; expected an Empatica E4 CSV") from err
-    if len(lines) < 3:
-        raise DataFormatError(path, f"truncated: {len(lines)} lines, expected start time, rate and samples")
+    head = text.split("\n", 2)
+    if len(head) < 3 or not head[2].strip():
+        n = len(text.splitlines())
+        raise DataFormatError(path, f"truncated: {n} lines, expected start time, rate and samples")
     try:
-        start = float(lines[0].split(",")[0])
-        rate = float(lines[1].split(",")[0])
+        start = float(head[0].split(",")[0])
+        rate = float(head[1].split(",")[0])
     except ValueError as err:
         raise DataFormatError(
             path, "wrong header: the first two rows must be the Unix start time and the sampling rate in Hz"
@@ -43,35 +52,119 @@ def _read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
         raise DataFormatError(path, f"wrong header: sampling rate {rate!r} is not a positive number")
     if not (1e9 < start < 4e9):
         raise DataFormatError(path, f"wrong header: start time {start!r} is not a Unix timestamp in seconds")
-    ncols = len(lines[0].split(","))
+    ncols = len(head[0].split(","))
+    body = head[2].replace("\r\n", "\n").rstrip("\n \t")
+    blank = _blank_line(body)
+    if blank is not None:
+        raise DataFormatError(path, f"empty sample row at line {blank + 3}: a sample is missing, times would shift")
     try:
-        data = np.loadtxt(lines[2:], delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as err:
-        raise DataFormatError(path, f"malformed sample row: {err}") from err
-    if data.shape[1] != ncols:
-        raise DataFormatError(path, f"rows have {data.shape[1]} columns but the header has {ncols}")
+        data = pd.read_csv(
+            io.StringIO(body), header=None, engine="c", dtype=np.float64, names=range(ncols)
+        ).to_numpy()
+    except (ValueError, pd.errors.ParserError) as err:
+        raise DataFormatError(path, f"malformed sample row ({ncols} columns expected): {err}") from err
     if not np.all(np.isfinite(data)):
-        bad = int(np.argmax(~np.all(np.isfinite(data), axis=1))) + 3
-        raise DataFormatError(path, f"non-numeric or NaN sample at line {bad}")
+        bad = int(np.argmax(~np.all(np.isfinite(data), axis=1)))
+        line = body.split("\n")[bad]
+        if line.count(",") != ncols - 1:
+            raise DataFormatError(
+                path, f"malformed sample row at line {bad + 3}: {line.count(',') + 1} columns, expected {ncols}"
+            )
+        raise DataFormatError(path, f"non-numeric or NaN sample at line {bad + 3}")
     return start, rate, data if ncols > 1 else data[:, 0]
 
 
-def read_empatica(folder: str | Path, subject: str | None = None, dataset: str = "") -> Recording:
+def _blank_line(body: str) -> int | None:
+    """Index of the first empty line of ``body`` (no trailing newline), or ``None``."""
+    if body.startswith("\n"):
+        return 0
+    pos = body.find("\n\n")
+    if pos < 0:
+        return None
+    return body.count("\n", 0, pos) + 1
+
+
+def _read_e4_ibi(path: Path) -> tuple[float, np.ndarray]:
+    """``IBI.csv``: first row ``start, IBI``; then ``offset_s, ibi_s`` rows with increasing offsets."""
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, "not a text file; expected an Empatica E4 IBI.csv") from err
+    if not lines:
+        raise DataFormatError(path, "empty file; expected a first row 'start time, IBI'")
+    head = [c.strip() for c in lines[0].split(",")]
+    try:
+        start = float(head[0])
+    except ValueError as err:
+        raise DataFormatError(path, "wrong header: the first row must be 'Unix start time, IBI'") from err
+    if len(head) != 2 or head[1] != "IBI":
+        raise DataFormatError(path, f"wrong header {lines[0]!r}: the first row must be 'Unix start time, IBI'")
+    if not (1e9 < start < 4e9):
+        raise DataFormatError(path, f"wrong header: start time {start!r} is not a Unix timestamp in seconds")
+    try:
+        rows = np.loadtxt(lines[1:], delimiter=",", dtype=np.float64, ndmin=2) if len(lines) > 1 else np.empty((0, 2))
+    except ValueError as err:
+        raise DataFormatError(path, f"malformed IBI row: {err}") from err
+    if rows.size and rows.shape[1] != 2:
+        raise DataFormatError(path, "IBI rows must have two columns: offset in seconds, interval in seconds")
+    if rows.size and not np.all(np.isfinite(rows)):
+        bad = int(np.argmax(~np.all(np.isfinite(rows), axis=1))) + 2
+        raise DataFormatError(path, f"non-numeric or NaN value at line {bad}")
+    if rows.size and np.any(rows[:, 1] <= 0):
+        bad = int(np.argmax(rows[:, 1] <= 0)) + 2
+        raise DataFormatError(path, f"inter-beat interval at line {bad} is not positive")
+    if rows.size and np.any(np.diff(rows[:, 0]) <= 0):
+        bad = int(np.argmax(np.diff(rows[:, 0]) <= 0)) + 3
+        raise DataFormatError(path, f"IBI timestamps are not increasing (line {bad} goes back in time)")
+    return start, rows.reshape(-1, 2)
+
+
+def read_empatica(
+    folder: str | Path,
+    subject: str | None = None,
+    dataset: str = "",
+    require: Iterable[str] = (),
+) -> Recording:
     """Read an Empatica E4 CSV folder into a :class:`Recording`.
 
     Clock zero is the earliest start time among the files; ``meta.start_time`` holds it as Unix seconds (UTC).
     ACC is converted from 1/64 g to g. ``IBI.csv`` becomes an irregular ``ibi`` stream (timestamp = end of beat).
+
+    Parameters
+    ----------
+    folder
+        Folder holding ``ACC.csv``, ``BVP.csv``, ``EDA.csv``, ``HR.csv``, ``IBI.csv``, ``TEMP.csv`` (any subset).
+    subject, dataset
+        Stored in the recording's metadata (``subject`` defaults to the folder name).
+    require
+        File names that must be present (e.g. ``("EDA.csv", "BVP.csv")``); a missing one is a
+        :class:`~attunexr.errors.DataFormatError` naming it.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError(folder, "is not a folder of Empatica E4 CSV files")
+    for fname in require:
+        if not (folder / fname).is_file():
+            raise DataFormatError(folder / fname, "missing: this Empatica E4 file is required")
     raw: dict[str, tuple[float, float, np.ndarray]] = {}
     for fname in _E4_FILES:
         p = folder / fname
         if p.exists():
             raw[fname] = _read_e4_signal(p)
+            expected = len(_E4_FILES[fname][3]) or 1
+            got = 1 if raw[fname][2].ndim == 1 else raw[fname][2].shape[1]
+            if got != expected:
+                raise DataFormatError(p, f"wrong header: {got} columns, an Empatica {fname} has {expected}")
     if not raw:
         raise DataFormatError(folder, "contains none of BVP.csv, EDA.csv, TEMP.csv, ACC.csv, HR.csv")
+    ends = {f: v[0] + len(v[2]) / v[1] for f, v in raw.items()}
+    latest = max(ends.values())
+    for fname, end in ends.items():
+        if latest - end > _MAX_END_GAP_S:
+            raise DataFormatError(
+                folder / fname,
+                f"truncated: it ends {latest - end:.0f} s before the other signals of the session",
+            )
     t_zero = min(v[0] for v in raw.values())
     rec = Recording(
         RecordingMeta(subject=subject or folder.name, dataset=dataset, device="Empatica E4", start_time=t_zero)
@@ -83,18 +176,7 @@ def read_empatica(folder: str | Path, subject: str | None = None, dataset: str =
         )
     ibi_path = folder / "IBI.csv"
     if ibi_path.exists():
-        lines = ibi_path.read_text().splitlines()
-        if not lines:
-            raise DataFormatError(ibi_path, "empty file")
-        try:
-            start = float(lines[0].split(",")[0])
-            rows = np.loadtxt(lines[1:], delimiter=",", dtype=np.float64, ndmin=2) if len(lines) > 1 else np.empty((0, 2))
-        except ValueError as err:
-            raise DataFormatError(ibi_path, f"malformed IBI row: {err}") from err
-        if rows.size and rows.shape[1] != 2:
-            raise DataFormatError(ibi_path, "IBI rows must have two columns: offset in seconds, interval in seconds")
-        if rows.size and np.any(np.diff(rows[:, 0]) < 0):
-            raise DataFormatError(ibi_path, "IBI offsets are not increasing")
+        start, rows = _read_e4_ibi(ibi_path)
         rec.add_stream(
             Stream("ibi", "ibi", rows[:, 1], rows[:, 0] + start - t_zero, rate=None, device="Empatica E4")
         )

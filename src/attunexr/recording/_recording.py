@@ -115,22 +115,63 @@ class Recording:
         )
 
     # --- labels --------------------------------------------------------------------------------------
+    def _containers(self) -> set[int]:
+        """Indices of context intervals: those that fully contain an interval with another label.
+
+        Nested intervals (e.g. a ``vr`` ride holding ``sick`` / ``not_sick`` spans) label time by the inner,
+        more specific interval; the container labels only time that no inner interval covers.
+        """
+        out: set[int] = set()
+        ivs = self.intervals
+        for i, outer in enumerate(ivs):
+            for j, inner in enumerate(ivs):
+                if (
+                    i != j
+                    and inner.label != outer.label
+                    and outer.onset <= inner.onset
+                    and inner.end <= outer.end
+                    and outer.duration > inner.duration
+                ):
+                    out.add(i)
+                    break
+        return out
+
     def label_at(self, t: NDArray[np.float64] | float) -> NDArray[np.object_]:
-        """The interval label covering each time in ``t`` (``None`` where no interval covers it)."""
+        """The interval label covering each time in ``t`` (``None`` where no interval covers it).
+
+        Where intervals overlap, a later interval wins, and an inner interval always wins over a container
+        (see :meth:`window_label`).
+        """
         ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
         out = np.full(ts.shape, None, dtype=object)
-        for iv in self.intervals:
+        containers = self._containers()
+        order = [i for i in range(len(self.intervals)) if i in containers] + [
+            i for i in range(len(self.intervals)) if i not in containers
+        ]
+        for i in order:
+            iv = self.intervals[i]
             out[(ts >= iv.onset) & (ts < iv.end)] = iv.label
         return out
 
     def window_label(self, tmin: float, tmax: float, min_fraction: float = 0.5) -> str | None:
-        """Label covering at least ``min_fraction`` of ``[tmin, tmax)``, preferring the largest cover."""
-        best: tuple[float, str | None] = (0.0, None)
-        for iv in self.intervals:
-            cover = iv.overlap(tmin, tmax)
-            if cover > best[0]:
-                best = (cover, iv.label)
-        return best[1] if best[0] >= min_fraction * (tmax - tmin) else None
+        """Label whose intervals together cover at least ``min_fraction`` of ``[tmin, tmax)`` (the largest cover wins).
+
+        An interval that fully contains an interval with another label (a context such as the ``vr`` ride
+        around ``sick`` / ``not_sick``) competes only where no inner interval overlaps the window.
+        """
+        containers = self._containers()
+        inner_overlaps = any(
+            iv.overlap(tmin, tmax) > 0 for k, iv in enumerate(self.intervals) if k not in containers
+        )
+        cover: dict[str, float] = {}
+        for k, iv in enumerate(self.intervals):
+            if k in containers and inner_overlaps:
+                continue
+            cover[iv.label] = cover.get(iv.label, 0.0) + iv.overlap(tmin, tmax)
+        if not cover:
+            return None
+        label = max(cover, key=lambda lab: cover[lab])
+        return label if cover[label] >= min_fraction * (tmax - tmin) else None
 
     # --- live ----------------------------------------------------------------------------------------
     def iter_chunks(self, chunk_seconds: float = 1.0, streams: Iterable[str] | None = None) -> Iterator[Chunk]:

@@ -1,0 +1,30 @@
+"""Real datasets with real labels: ``get_dataset("stress-predict" | "vr-cybersickness")``.
+
+Each dataset is found under ``--data-dir`` / ``ATTUNEXR_DATA`` / ``../shared/data``; a missing one raises
+:class:`~attunexr.errors.DatasetNotFoundError` saying where it comes from and how to download it.
+"""
+
+from attunexr.io.datasets._registry import (
+    Dataset,
+    DatasetCard,
+    get_dataset,
+    list_datasets,
+    load_recordings,
+    register,
+)
+from attunexr.io.datasets._stress_predict import AgreementReport, StressPredict
+from attunexr.io.datasets._vr_cybersickness import VRCybersickness
+
+register(StressPredict())
+register(VRCybersickness())
+
+__all__ = [
+    "AgreementReport",
+    "Dataset",
+    "DatasetCard",
+    "StressPredict",
+    "VRCybersickness",
+    "get_dataset",
+    "list_datasets",
+    "load_recordings",
+]

@@ -1,0 +1,139 @@
+"""Empatica E4 CSV reader: real Stress-Predict folders and broken copies of them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attunexr.errors import DataFormatError
+from attunexr.io import read_empatica
+
+SMALL_FILES = ("EDA.csv", "TEMP.csv", "HR.csv", "IBI.csv")
+
+
+@pytest.fixture
+def e4_copy(stress_predict_dir: Path, tmp_path: Path) -> Path:
+    """A writable copy of S02's small E4 files (the shared data is never touched)."""
+    dst = tmp_path / "S02"
+    dst.mkdir()
+    for name in SMALL_FILES:
+        shutil.copy(stress_predict_dir / "Raw_data" / "S02" / name, dst / name)
+    return dst
+
+
+def test_reads_real_folder_on_one_clock(stress_predict_dir: Path) -> None:
+    folder = stress_predict_dir / "Raw_data" / "S02"
+    rec = read_empatica(folder, subject="S02", dataset="stress-predict")
+    assert set(rec.streams) == {"bvp", "eda", "temp", "acc", "hr", "ibi"}
+    assert {n: s.rate for n, s in rec.streams.items() if s.rate} == {
+        "bvp": 64.0,
+        "eda": 4.0,
+        "temp": 4.0,
+        "acc": 32.0,
+        "hr": 1.0,
+    }
+    header_starts = {
+        n: float((folder / f).open().readline().split(",", 1)[0])
+        for n, f in (("eda", "EDA.csv"), ("hr", "HR.csv"), ("bvp", "BVP.csv"))
+    }
+    assert rec.meta.start_time == min(header_starts.values())
+    # HR starts 10 s after the other signals in E4 exports: offsets are kept, not flattened
+    assert rec.streams["hr"].t_start == pytest.approx(header_starts["hr"] - rec.meta.start_time)
+    acc = rec.streams["acc"].values
+    assert acc.shape[1] == 3 and 0.8 < np.median(np.linalg.norm(acc, axis=1)) < 1.2  # gravity, in g
+    ibi = rec.streams["ibi"]
+    assert ibi.rate is None and np.all(np.diff(ibi.timestamps) > 0)
+    assert 0.3 < np.median(ibi.values) < 1.5
+    n_eda = len((folder / "EDA.csv").read_text().splitlines()) - 2
+    assert rec.streams["eda"].n_samples == n_eda
+
+
+def _rewrite(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _broken(path: Path, match: str) -> DataFormatError:
+    with pytest.raises(DataFormatError, match=match) as info:
+        read_empatica(path.parent)
+    assert info.value.path == str(path), "the error must name the broken file"
+    return info.value
+
+
+def test_truncated_csv(e4_copy: Path) -> None:
+    path = e4_copy / "EDA.csv"
+    _rewrite(path, path.read_text().splitlines()[:2])
+    _broken(path, "truncated")
+
+
+def test_truncated_multicolumn_row(stress_predict_dir: Path, tmp_path: Path) -> None:
+    lines = (stress_predict_dir / "Raw_data" / "S02" / "ACC.csv").read_text().splitlines()[:500]
+    lines[-1] = lines[-1].rsplit(",", 1)[0]  # cut mid-row, as a copy interrupted mid-write would
+    path = tmp_path / "ACC.csv"
+    _rewrite(path, lines)
+    _broken(path, "malformed sample row")
+
+
+def test_wrong_header(e4_copy: Path) -> None:
+    path = e4_copy / "TEMP.csv"
+    lines = path.read_text().splitlines()
+    _rewrite(path, ["time,temperature", *lines[1:]])
+    _broken(path, "wrong header")
+
+
+def test_wrong_rate(e4_copy: Path) -> None:
+    path = e4_copy / "EDA.csv"
+    lines = path.read_text().splitlines()
+    _rewrite(path, [lines[0], "-4.0", *lines[2:]])
+    _broken(path, "sampling rate")
+
+
+def test_wrong_column_count(e4_copy: Path, tmp_path: Path) -> None:
+    shutil.copy(e4_copy / "EDA.csv", e4_copy / "ACC.csv")  # one column where ACC needs three
+    _broken(e4_copy / "ACC.csv", "columns")
+
+
+def test_nan_sample(e4_copy: Path) -> None:
+    path = e4_copy / "EDA.csv"
+    lines = path.read_text().splitlines()
+    lines[100] = "nan"
+    _rewrite(path, lines)
+    err = _broken(path, "NaN")
+    assert "line 101" in str(err)
+
+
+def test_non_monotonic_ibi(e4_copy: Path) -> None:
+    path = e4_copy / "IBI.csv"
+    lines = path.read_text().splitlines()
+    lines[10], lines[11] = lines[11], lines[10]
+    _rewrite(path, lines)
+    _broken(path, "not increasing")
+
+
+def test_nan_ibi(e4_copy: Path) -> None:
+    path = e4_copy / "IBI.csv"
+    lines = path.read_text().splitlines()
+    lines[5] = lines[5].split(",")[0] + ",nan"
+    _rewrite(path, lines)
+    _broken(path, "NaN")
+
+
+def test_ibi_wrong_header(e4_copy: Path) -> None:
+    path = e4_copy / "IBI.csv"
+    lines = path.read_text().splitlines()
+    _rewrite(path, [lines[0].replace("IBI", "HR"), *lines[1:]])
+    _broken(path, "wrong header")
+
+
+def test_missing_required_file(e4_copy: Path) -> None:
+    (e4_copy / "TEMP.csv").unlink()
+    with pytest.raises(DataFormatError, match="missing") as info:
+        read_empatica(e4_copy, require=("EDA.csv", "TEMP.csv"))
+    assert info.value.path == str(e4_copy / "TEMP.csv")
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="none of"):
+        read_empatica(tmp_path)

@@ -1,0 +1,250 @@
+"""``attunexr train`` and ``attunexr evaluate``: fit detectors and evaluate them like clinical prediction models."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from attunexr.cli._app import app
+from attunexr.cli._common import cli_errors
+from attunexr.errors import ConfigurationError
+
+console = Console(stderr=True)
+
+_PROTOCOLS = ("loso", "external")
+
+
+def _write_json(obj: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    os.replace(tmp, path)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _signals(value: str | None) -> tuple[str, ...] | None:
+    from attunexr.models._signals import SIGNAL_GROUPS
+
+    groups = _split(value)
+    bad = [g for g in groups if g not in SIGNAL_GROUPS]
+    if bad:
+        raise ConfigurationError(f"unknown signal groups {bad}; choose from {', '.join(SIGNAL_GROUPS)}")
+    return groups or None
+
+
+def _summary(result: dict[str, Any]) -> str:
+    m = result["metrics"]
+    a = m["auroc"]
+
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    text = (
+        f"{result['task']} on {result['dataset']} ({result['protocol']}, normalize={result['normalize']}): "
+        f"AUROC {f(a['value'])} [{f(a['ci'][0])}, {f(a['ci'][1])}], balanced accuracy "
+        f"{f(m['balanced_accuracy']['value'])}, ECE {f(m['ece']['value'])}, abstained "
+        f"{result['abstained_fraction']:.1%}, {result['n_subjects']} subjects, {result['n_windows']} windows"
+    )
+    for name, b in result.get("baselines", {}).items():
+        text += f"; baseline {name}: AUROC {f(b['auroc'])}"
+    for name, r in result.get("other_normalizations", {}).items():
+        text += f"; normalize={name}: AUROC {f(r['metrics']['auroc']['value'])}"
+    return text
+
+
+@app.command("train")
+def train_command(
+    task: str = typer.Option("stress", "--task", help="stress | cybersickness"),
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset name (default: the task's dataset)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder to write model.joblib, card.json and card.html."
+    ),
+    register: bool = typer.Option(
+        False, "--register", help="Rebuild every shipped model variant of the registry."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Model name shown in estimates and the card."),
+    normalize: str | None = typer.Option(None, "--normalize", help="none | baseline | recording"),
+    model: str | None = typer.Option(None, "--model", help="logistic | lightgbm"),
+    signals: str | None = typer.Option(
+        None, "--signals", help="Comma-separated signal groups (default: all)."
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the datasets."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the LOSO evaluation written into the card."),
+) -> None:
+    """Train a detector on a whole dataset and save it with its model card (LOSO results inside)."""
+    with cli_errors():
+        from attunexr.models import get_task, train_model
+
+        if register:
+            from attunexr.models.build_registry import build
+
+            built = build()
+            console.print(f"registered: {', '.join(built)}")
+            return
+        if out is None:
+            raise ConfigurationError("--out DIR is required (or --register to rebuild the shipped models)")
+        spec = get_task(task)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} folds"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            job = bar.add_task(f"training {spec.name}", total=None)
+            det, card = train_model(
+                spec.name,
+                dataset,
+                name=name,
+                normalize=normalize,
+                model=model,
+                signals=_signals(signals),
+                data_dir=data_dir,
+                evaluate=not no_eval,
+                out=out,
+                on_fold=lambda _s: bar.advance(job),
+            )
+        auroc = (card["evaluation"].get("metrics") or {}).get("auroc", {}).get("value")
+        typer.echo(
+            json.dumps(
+                {
+                    "model": det.model_name,
+                    "out": str(out),
+                    "loso_auroc": auroc,
+                    "features": list(det.feature_names_base_),
+                }
+            )
+        )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset name (default: the task's dataset)."),
+    task: str = typer.Option("stress", "--task", help="stress | cybersickness"),
+    protocol: str = typer.Option("loso", "--protocol", help="loso | external"),
+    bids: Path | None = typer.Option(
+        None, "--bids", help="BIDS physio dataset to evaluate a trained model on."
+    ),
+    positive: str | None = typer.Option(
+        None, "--positive", help="Event types of the positive class, comma-separated."
+    ),
+    negative: str | None = typer.Option(
+        None, "--negative", help="Event types of the negative class, comma-separated."
+    ),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Event type of each person's baseline rest."
+    ),
+    normalize: str | None = typer.Option(None, "--normalize", help="none | baseline | recording"),
+    model: str | None = typer.Option(
+        None, "--model", help="Registered model name or model folder (external)."
+    ),
+    detector: str | None = typer.Option(None, "--detector", help="LOSO classifier: logistic | lightgbm."),
+    signals: str | None = typer.Option(None, "--signals", help="LOSO: comma-separated signal groups."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the result object to this file."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write an HTML report (and CSV predictions) here."
+    ),
+    others: bool = typer.Option(
+        True,
+        "--other-normalizations/--no-other-normalizations",
+        help="LOSO: also evaluate the other normalizations (secondary results).",
+    ),
+    n_boot: int = typer.Option(500, "--n-boot", help="Subject-bootstrap resamples for the CIs."),
+    subjects: str | None = typer.Option(
+        None, "--subjects", help="LOSO: only these subjects (comma-separated)."
+    ),
+    jobs: int = typer.Option(2, "--jobs", help="LOSO: folds run in this many processes."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Re-extract features even if cached."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the datasets."),
+) -> None:
+    """Evaluate a detector: leave-one-subject-out on a dataset, or a trained model on other data (external)."""
+    with cli_errors():
+        from attunexr.models import evaluate_bids, evaluate_external, evaluate_loso, get_task, write_report
+        from attunexr.models._data import feature_table
+
+        if protocol not in _PROTOCOLS:
+            raise ConfigurationError(f"--protocol must be one of {', '.join(_PROTOCOLS)}, not {protocol!r}")
+        if bids is not None or protocol == "external":
+            if model is None:
+                raise ConfigurationError("--model NAME_OR_DIR is required with --bids or --protocol external")
+            spec = get_task(task)
+            pos = _split(positive) or (spec.positive if bids is None else ())
+            neg = _split(negative) or (spec.negative if bids is None else ())
+            if not pos or not neg:
+                raise ConfigurationError("--positive and --negative event types are required with --bids")
+            if bids is not None:
+                if not bids.is_dir():
+                    raise ConfigurationError(f"--bids {bids}: not a folder")
+                run = evaluate_bids(
+                    bids,
+                    model,
+                    positive=pos,
+                    negative=neg,
+                    baseline=baseline,
+                    normalize=normalize,
+                    n_boot=n_boot,
+                )
+            else:
+                from attunexr.models import load_model
+
+                info = getattr(load_model(model), "info_", {})
+                table, _ = feature_table(
+                    dataset or spec.dataset,
+                    float(info.get("window", spec.window)),
+                    float(info.get("hop", spec.hop)),
+                    data_dir=data_dir,
+                    cache=not no_cache,
+                )
+                run = evaluate_external(
+                    model,
+                    table,
+                    positive=pos,
+                    negative=neg,
+                    baseline=baseline,
+                    normalize=normalize,
+                    dataset=dataset or spec.dataset,
+                    n_boot=n_boot,
+                )
+        else:
+            spec = get_task(task)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed} folds"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
+                job = bar.add_task(f"LOSO {spec.name}", total=None)
+                run = evaluate_loso(
+                    spec.name,
+                    dataset,
+                    normalize=normalize,
+                    model=detector,
+                    signals=_signals(signals),
+                    data_dir=data_dir,
+                    other_normalizations=others,
+                    n_boot=n_boot,
+                    cache=not no_cache,
+                    subjects=list(_split(subjects)) or None,
+                    n_jobs=jobs,
+                    on_fold=lambda _s: bar.advance(job),
+                )
+        if json_out is not None:
+            _write_json(run.result, json_out)
+        if report is not None:
+            page = write_report(run.result, run.predictions, report)
+            console.print(f"report: {page}")
+        console.print(_summary(run.result), highlight=False)
+        if json_out is None:
+            typer.echo(json.dumps(run.result, default=str))

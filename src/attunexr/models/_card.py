@@ -1,0 +1,195 @@
+"""Model cards (JSON + HTML) with the items of TRIPOD+AI (Collins et al., BMJ 2024) that apply to a detector.
+
+Card sections follow Mitchell et al. (FAT* 2019) for the model-card frame, and TRIPOD+AI for the reporting items:
+source of data, participants, outcome, predictors, sample size, missing data, analysis (model type, tuning,
+calibration), evaluation protocol, performance with CIs, calibration, subgroups/fairness, limitations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from typing import Any
+
+import attunexr
+from attunexr.models._detector import _Detector
+from attunexr.models._tasks import TaskSpec
+
+__all__ = ["build_card", "render_card_html"]
+
+_INTENDED_USE = {
+    "stress": (
+        "Estimate, window by window (60 s windows every 10 s), the probability that a person wearing a wrist or "
+        "chest sensor is in a state of physiological stress/arousal rather than calm, relative to their own "
+        "pre-exposure rest, to support a clinician supervising VR exposure therapy or a researcher."
+    ),
+    "cybersickness": (
+        "Estimate, window by window during a VR session, the probability that the user currently feels "
+        "cybersick, to support a supervisor in pausing or easing the VR content."
+    ),
+}
+_OUT_OF_SCOPE = [
+    "Diagnosis of any mental-health condition; the outputs are not a diagnosis or a symptom score.",
+    "Autonomous decisions: exposure changes always need a clinician's approval.",
+    "Use on children, clinical populations, or devices and sites not represented in the training data without "
+    "local validation.",
+    "Use on estimates that abstain (poor signal quality, uncertain, atypical input, baseline not yet recorded).",
+]
+_FAILURE_MODES = {
+    "stress": [
+        "Physical activity, posture changes, caffeine or room temperature change heart rate, skin conductance and "
+        "temperature like stress does; motion features only partly guard against this.",
+        "Without a clean personal baseline rest, person-relative features are wrong; the live detector abstains "
+        "until its baseline is collected.",
+        "Hyperventilation is a physiological, not psychological, stressor; detections do not distinguish causes.",
+        "Positive windows come from a fixed task order in the training study; the model has no time input, but "
+        "slow drifts (e.g. skin temperature) correlate with protocol time.",
+        "Calibration was learned on healthy volunteers; base rates in a clinic differ, so probabilities may be "
+        "miscalibrated there.",
+    ],
+    "cybersickness": [
+        "Sickness grows with time in VR; the model uses time in VR, so it expects sickness late in a ride even when "
+        "a person feels well.",
+        "Labels are button presses while sick: a person who stops pressing, or does not press, looks not sick.",
+        "Trained on one roller-coaster scenario and one headset; other content may elicit different physiology.",
+        "Very few people (under 20) and short rides: estimates are uncertain.",
+    ],
+}
+
+
+def build_card(
+    det: _Detector,
+    task: TaskSpec,
+    *,
+    name: str,
+    training: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The model card as a JSON-ready dict."""
+    ev = evaluation or {}
+    return {
+        "schema": "attunexr-model-card/1 (TRIPOD+AI items where applicable)",
+        "model": {
+            "name": name,
+            "version": attunexr.__version__,
+            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "class": type(det).__name__,
+            "type": {
+                "logistic": "L2-regularized logistic regression",
+                "lightgbm": "LightGBM gradient-boosted trees",
+            }[det.model],
+            "parameters": {k: v for k, v in det.get_params().items() if k != "features"},
+        },
+        "intended_use": _INTENDED_USE.get(task.name, task.description),
+        "intended_users": ["clinicians supervising VR sessions", "clinical and ML researchers"],
+        "out_of_scope_uses": _OUT_OF_SCOPE,
+        "outcome": {
+            "definition": task.description,
+            "positive_labels": list(task.positive),
+            "negative_labels": list(task.negative),
+            "time_horizon": f"current state over the {task.window:g} s window ending at the estimate time",
+        },
+        "source_of_data": training,
+        "predictors": {
+            "base_features": list(det.feature_names_base_),
+            "design": list(det.design_names_),
+            "uses_time_in_vr": bool(det._uses_time),
+            "uses_time_since_protocol_start": False,
+            "window_s": task.window,
+            "hop_s": task.hop,
+        },
+        "preprocessing": {
+            "normalize": det.normalize,
+            "normalize_description": {
+                "baseline": "each feature minus its median over the person's own baseline-rest windows "
+                "(deployable: recorded before exposure)",
+                "recording": "each feature minus its median over the whole recording (label-free, not deployable "
+                "live)",
+                "none": "absolute feature values",
+            }[det.normalize],
+            "context": f"mean over the last {det.context} windows and change over {det.context} windows (causal)",
+            "missing_data": "features NaN when not measurable; median-imputed (training medians) for logistic "
+            "regression, handled natively by LightGBM",
+        },
+        "analysis": {
+            "tuning": "none: fixed hyper-parameters (no search); calibration, threshold and conformal gate fitted on "
+            "subject-grouped out-of-fold predictions inside the training data",
+            "calibration": {"method": det.calibration, "fitted_on": "out-of-fold training predictions"},
+            "threshold": {
+                "value": float(det.threshold_),
+                "method": "Youden's J on out-of-fold training predictions",
+            },
+            "abstention": {
+                "method": "quality gate + cross-conformal prediction sets",
+                "alpha": det.alpha,
+                "qhat": float(det.conformal_.qhat_),
+            },
+            "explanations": "exact linear contributions (logistic) or TreeSHAP (LightGBM) on the log-odds scale",
+            "sample_size": {
+                "windows": det.n_train_windows_,
+                "recordings": det.n_train_recordings_,
+                "positive_rate": round(det.train_positive_rate_, 4),
+            },
+            "inner_out_of_fold_auroc": round(float(det.oof_auroc_), 4),
+        },
+        "evaluation": {
+            "protocol": ev.get("protocol"),
+            "dataset": ev.get("dataset"),
+            "n_subjects": ev.get("n_subjects"),
+            "n_windows": ev.get("n_windows"),
+            "metrics": ev.get("metrics"),
+            "abstained_fraction": ev.get("abstained_fraction"),
+            "metrics_excluding_reference_windows": ev.get("metrics_excluding_reference_windows"),
+            "baselines": ev.get("baselines"),
+            "other_normalizations": {
+                k: {"auroc": v["metrics"]["auroc"], "ece": v["metrics"]["ece"]}
+                for k, v in (ev.get("other_normalizations") or {}).items()
+            },
+        },
+        "calibration": (ev.get("metrics") or {}).get("ece"),
+        "subgroups": ev.get("subgroups") or {},
+        "subgroups_note": "No age, sex or clinical metadata are available in the training data: fairness across "
+        "these groups is unassessed.",
+        "known_failure_modes": _FAILURE_MODES.get(task.name, []),
+        "limitations": [
+            "Small single-site study of healthy volunteers; no external validation on clinical populations yet.",
+            "Evaluation is subject-independent (leave-one-subject-out) within one dataset; transfer to other devices "
+            "and stressors has not been shown.",
+        ],
+        "ethical_considerations": "Physiological data are sensitive health data; estimates support, never replace, "
+        "clinical judgement.",
+    }
+
+
+def render_card_html(card: dict[str, Any]) -> str:
+    """The card as a self-contained HTML page."""
+
+    def block(value: Any) -> str:
+        if isinstance(value, dict):
+            return (
+                "<table>"
+                + "".join(
+                    f"<tr><th>{html.escape(str(k))}</th><td>{block(v)}</td></tr>" for k, v in value.items()
+                )
+                + "</table>"
+            )
+        if isinstance(value, list):
+            if all(not isinstance(v, dict | list) for v in value) and len(value) > 8:
+                return html.escape(", ".join(str(v) for v in value))
+            return "<ul>" + "".join(f"<li>{block(v)}</li>" for v in value) + "</ul>"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return html.escape(json.dumps(value) if value is None else str(value))
+
+    name = card["model"]["name"]
+    sections = "".join(
+        f"<h2>{html.escape(k.replace('_', ' '))}</h2>{block(v)}" for k, v in card.items() if k != "schema"
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Model card: {html.escape(name)}</title><style>body{{font-family:system-ui,sans-serif;"
+        "max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse}th,td{border:1px solid #ccc;"
+        "padding:3px 6px;text-align:left;vertical-align:top}th{background:#f0f3f7;font-weight:600}</style></head>"
+        f"<body><h1>Model card: {html.escape(name)}</h1><p>{html.escape(card['schema'])}</p>{sections}</body></html>"
+    )

@@ -1,0 +1,652 @@
+"""`ArousalDetector` and `CybersicknessDetector`: calibrated, abstaining, explained window classifiers.
+
+Fit procedure (everything on the training data given to ``fit``; nothing from evaluation subjects):
+
+1. Build the design (:mod:`attunexr.models._design`): raw features, person-relative deltas (``normalize``) and
+   causal context over the preceding windows.
+2. Cross-fit ``n_inner_folds`` models on subject-grouped folds of the training data to get out-of-fold log-odds.
+3. Fit the calibrator (Platt or isotonic) on the out-of-fold log-odds, choose the decision threshold by Youden's J
+   on the calibrated out-of-fold probabilities, and fit the conformal gate on them (cross-conformal).
+4. Fit the final model on all training rows.
+
+The classifier is an L2 logistic regression on median-imputed, standardized features (exact linear
+contributions) or LightGBM (Ke et al., NeurIPS 2017; TreeSHAP contributions, Lundberg et al., Nat. Mach. Intell.
+2020). Rows whose ``y`` is NaN (windows without a class, e.g. transitions) feed the context features only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.stats import skew
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+from threadpoolctl import threadpool_limits
+
+from attunexr.errors import ConfigurationError, ModelError
+from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
+from attunexr.models._design import NORMALIZATIONS, OnlineDesign, design_names, offline_design, recording_keys
+from attunexr.models._estimate import (
+    REASON_ATYPICAL,
+    REASON_BASELINE,
+    REASON_OK,
+    REASON_POOR_QUALITY,
+    REASON_UNCERTAIN,
+    Estimate,
+)
+from attunexr.models._metrics import auroc, expected_calibration_error
+
+__all__ = ["ArousalDetector", "CybersicknessDetector", "NON_FEATURE_COLUMNS", "TIME_IN_VR"]
+
+logger = logging.getLogger(__name__)
+
+#: Column holding seconds since the VR ride started (cybersickness only).
+TIME_IN_VR = "time_in_vr"
+#: Columns of a feature table that are never model inputs (ids, labels, times, quality flags).
+NON_FEATURE_COLUMNS = frozenset(
+    {"dataset", "subject", "session", "site", "device", "t_start", "t_end", "label"}
+)
+MODELS = ("logistic", "lightgbm")
+
+
+def _is_quality(col: str) -> bool:
+    return col == "quality_ok" or col.startswith("q_")
+
+
+def base_feature_columns(df: pd.DataFrame) -> list[str]:
+    """Numeric model-input columns of a feature table (no ids, times, labels, quality columns or time in VR)."""
+    return [
+        c
+        for c in df.columns
+        if c not in NON_FEATURE_COLUMNS
+        and not _is_quality(str(c))
+        and c != TIME_IN_VR
+        and (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]))
+    ]
+
+
+class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Shared implementation; use :class:`ArousalDetector` or :class:`CybersicknessDetector`."""
+
+    _uses_time = False
+    _default_name = "detector"
+
+    def __init__(
+        self,
+        normalize: str = "baseline",
+        model: str = "logistic",
+        features: Sequence[str] | None = None,
+        context: int = 6,
+        keep_raw: bool = True,
+        log_transform: bool = True,
+        running: bool = False,
+        train_stride: int = 1,
+        calibration: str = "sigmoid",
+        alpha: float = 0.1,
+        n_inner_folds: int = 3,
+        quality_gate: bool = True,
+        baseline_label: str = "baseline",
+        baseline_windows: int = 12,
+        C: float = 0.05,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 7,
+        random_state: int = 0,
+        name: str = "",
+    ) -> None:
+        self.normalize = normalize
+        self.model = model
+        self.features = features
+        self.context = context
+        self.keep_raw = keep_raw
+        self.log_transform = log_transform
+        self.running = running
+        self.train_stride = train_stride
+        self.calibration = calibration
+        self.alpha = alpha
+        self.n_inner_folds = n_inner_folds
+        self.quality_gate = quality_gate
+        self.baseline_label = baseline_label
+        self.baseline_windows = baseline_windows
+        self.C = C
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.random_state = random_state
+        self.name = name
+
+    # ------------------------------------------------------------------ helpers
+    def _as_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X
+        arr = check_array(X, accept_sparse=False, ensure_all_finite="allow-nan", dtype=np.float64)
+        if not fitting and hasattr(self, "n_features_in_") and arr.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+    def _check_params(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigurationError(
+                f"normalize must be one of {', '.join(NORMALIZATIONS)}, not {self.normalize!r}"
+            )
+        if self.model not in MODELS:
+            raise ConfigurationError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if not isinstance(self.context, int | np.integer) or self.context < 0:
+            raise ConfigurationError(
+                f"context must be a non-negative number of windows, not {self.context!r}"
+            )
+
+    def _base_columns(self, df: pd.DataFrame) -> list[str]:
+        cols = list(self.features) if self.features is not None else base_feature_columns(df)
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ModelError(f"feature table lacks the model's input columns: {', '.join(missing)}")
+        if self._uses_time:
+            if TIME_IN_VR not in df.columns:
+                raise ModelError(
+                    f"{type(self).__name__} needs a {TIME_IN_VR!r} column (seconds since the ride began)"
+                )
+            cols = [c for c in cols if c != TIME_IN_VR]
+        return cols
+
+    def _transform_values(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Apply the fitted log1p transform of skewed non-negative features (no-op when disabled)."""
+        mask = getattr(self, "log_mask_", None)
+        if mask is None or not mask.any():
+            return values
+        values = values.copy()
+        values[:, mask] = np.log1p(np.clip(values[:, mask], 0.0, None))
+        return values
+
+    def _design(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
+        values = self._transform_values(df[base].to_numpy(dtype=float))
+        keys = recording_keys(df)
+        t = df["t_end"].to_numpy(dtype=float) if "t_end" in df.columns else np.arange(len(df), dtype=float)
+        is_base = (
+            (df["label"].astype(str) == self.baseline_label).to_numpy()
+            if "label" in df.columns
+            else np.zeros(len(df), dtype=bool)
+        )
+        Z = offline_design(
+            values, keys, t, is_base, self.normalize, int(self.context), self.keep_raw, self.running
+        )
+        if self._uses_time:
+            Z = np.hstack([Z, df[[TIME_IN_VR]].to_numpy(dtype=float)])
+        return Z
+
+    def _new_model(self) -> Any:
+        if self.model == "logistic":
+            return Pipeline(
+                [
+                    ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                    ("scale", StandardScaler()),
+                    ("clf", LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced")),
+                ]
+            )
+        import lightgbm as lgb
+
+        return lgb.LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=40,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            max_bin=63,
+            reg_lambda=1.0,
+            class_weight="balanced",
+            random_state=self.random_state,
+            n_jobs=1,
+            verbose=-1,
+        )
+
+    def _logit(self, model: Any, Z: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.model == "logistic":
+            return np.asarray(model.decision_function(Z), dtype=float)
+        return np.asarray(model.booster_.predict(Z, raw_score=True, num_threads=1), dtype=float)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any) -> _Detector:
+        """Learn from feature table ``X`` and targets ``y`` (two classes; NaN marks context-only rows)."""
+        # One BLAS thread: on a shared machine oversubscribed threads make the solver ~10x slower.
+        with threadpool_limits(limits=1):
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any) -> _Detector:
+        self._check_params()
+        fitting_array = not isinstance(X, pd.DataFrame)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        if fitting_array:
+            X, y = check_X_y(
+                X, y, accept_sparse=False, ensure_all_finite="allow-nan", dtype=np.float64, y_numeric=False
+            )
+        df = self._as_frame(X, fitting=True)
+        y_arr = np.asarray(y)
+        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected",
+                DataConversionWarning,
+                stacklevel=2,
+            )
+            y_arr = y_arr.ravel()
+        if y_arr.ndim != 1 or y_arr.shape[0] != len(df):
+            raise ValueError(
+                f"y must be 1-D with one value per row of X ({len(df)}), got shape {y_arr.shape}"
+            )
+        if len(df) == 0:
+            raise ValueError("cannot fit on 0 samples: the feature table is empty")
+        labelled = ~pd.isna(pd.Series(y_arr)).to_numpy()
+        y_lab = y_arr[labelled]
+        check_classification_targets(y_lab)
+        classes = np.unique(y_lab)
+        if classes.size > 2:
+            raise ValueError(f"Only binary classification is supported; y has {classes.size} classes")
+        if classes.size < 2:
+            raise ValueError(f"a detector needs two classes in y, got one class: {classes.tolist()}")
+        self.classes_ = classes
+        base = self._base_columns(df)
+        if not base:
+            raise ModelError("the feature table has no numeric feature columns")
+        if fitting_array:
+            self.n_features_in_ = df.shape[1]
+        else:
+            self.n_features_in_ = len(base) + int(self._uses_time)
+        if not np.all(np.isfinite(df[base].to_numpy(dtype=float)) | np.isnan(df[base].to_numpy(dtype=float))):
+            raise ValueError("Input X contains infinity or a value too large")
+        self.feature_names_base_ = base
+        raw = df[base].to_numpy(dtype=float)
+        self.log_mask_ = np.zeros(len(base), dtype=bool)
+        if self.log_transform:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mins = np.nanmin(np.where(np.isfinite(raw), raw, np.nan), axis=0)
+                sk = skew(raw, axis=0, nan_policy="omit")
+            self.log_mask_ = np.asarray((mins >= 0) & (np.asarray(sk, dtype=float) > 1.0), dtype=bool)
+        self.design_names_ = design_names(
+            base, self.normalize, int(self.context), self.keep_raw, self.running
+        ) + ([TIME_IN_VR] if self._uses_time else [])
+        Z_all = self._design(df, base)
+        if self.train_stride > 1:
+            # Thin heavily overlapping windows (context features were computed on every window first).
+            pos_in_rec = pd.Series(np.arange(len(df))).groupby(recording_keys(df)).cumcount().to_numpy()
+            labelled = labelled & (pos_in_rec % int(self.train_stride) == 0)
+            y_lab = y_arr[labelled]
+        Z = Z_all[labelled]
+        t = (y_lab == classes[1]).astype(int)
+        groups = recording_keys(df)[labelled]
+        n_groups = np.unique(groups).size
+        if n_groups >= 2:
+            splitter: Any = GroupKFold(n_splits=min(self.n_inner_folds, n_groups))
+            splits = list(splitter.split(Z, t, groups))
+        else:
+            n_min = int(min(np.sum(t == 0), np.sum(t == 1)))
+            k = max(2, min(self.n_inner_folds, n_min))
+            if n_min < 2:
+                splits = [(np.arange(t.size), np.arange(t.size))]
+            else:
+                splits = list(StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(Z, t))
+        oof = np.full(t.size, np.nan)
+        self.fold_models_ = []
+        for tr, va in splits:
+            if np.unique(t[tr]).size < 2:
+                continue
+            m = self._new_model().fit(Z[tr], t[tr])
+            oof[va] = self._logit(m, Z[va])
+            self.fold_models_.append(m)
+        ok = np.isfinite(oof)
+        if not ok.any():
+            raise ModelError("could not cross-fit: every inner fold lacked one of the classes")
+        self.calibrator_ = Calibrator(self.calibration).fit(oof[ok], t[ok])
+        p_oof = self.calibrator_.transform(oof[ok])
+        self.threshold_ = youden_threshold(t[ok], p_oof)
+        self.conformal_ = ConformalGate(self.alpha).fit(p_oof, t[ok])
+        self.oof_auroc_ = auroc(t[ok], p_oof)
+        self.oof_ece_ = expected_calibration_error(t[ok], p_oof)
+        self.oof_ece_uncalibrated_ = expected_calibration_error(
+            t[ok], 1.0 / (1.0 + np.exp(-np.clip(oof[ok], -40, 40)))
+        )
+        self.model_ = self._new_model().fit(Z, t)
+        self.n_train_windows_ = int(t.size)
+        self.n_train_recordings_ = int(n_groups)
+        self.train_positive_rate_ = float(t.mean())
+        self.online_: dict[str, OnlineDesign] = {}
+        self._fast: list[tuple[Any, ...]] | None = None
+        return self
+
+    # ------------------------------------------------------------------ batch prediction
+    def _prepare(self, X: Any) -> tuple[pd.DataFrame, NDArray[np.float64]]:
+        check_is_fitted(self, "model_")
+        df = self._as_frame(X, fitting=False)
+        if isinstance(X, pd.DataFrame):
+            Z = self._design(df, self._base_columns_for_predict(df))
+        else:
+            Z = self._design(df, list(df.columns))
+        return df, Z
+
+    def _base_columns_for_predict(self, df: pd.DataFrame) -> list[str]:
+        missing = [c for c in self.feature_names_base_ if c not in df.columns]
+        if self._uses_time and TIME_IN_VR not in df.columns:
+            missing.append(TIME_IN_VR)
+        if missing:
+            raise ModelError(
+                f"model {self.model_name!r} needs inputs the data lacks: {', '.join(missing)}; "
+                "use a model variant trained on the available signals"
+            )
+        return list(self.feature_names_base_)
+
+    @property
+    def model_name(self) -> str:
+        return self.name or self._default_name
+
+    def raw_logit(self, X: Any) -> NDArray[np.float64]:
+        """Log-odds of the uncalibrated final model (what :meth:`explain` contributions sum to)."""
+        _, Z = self._prepare(X)
+        return self._logit(self.model_, Z)
+
+    def predict_proba(self, X: Any) -> NDArray[np.float64]:
+        """Calibrated class probabilities, shape ``(n, 2)`` in the order of ``classes_``."""
+        logit = self.raw_logit(X)
+        p = self.calibrator_.transform(logit)
+        return np.column_stack([1.0 - p, p])
+
+    def decision_function(self, X: Any) -> NDArray[np.float64]:
+        """Calibrated log-odds minus the log-odds of the decision threshold (positive = predicted positive)."""
+        p = self.predict_proba(X)[:, 1]
+        pc = np.clip(p, 1e-300, 1 - 1e-16)
+        t = min(max(self.threshold_, 1e-300), 1 - 1e-16)
+        d = np.log(pc) - np.log1p(-pc) - (math.log(t) - math.log1p(-t))
+        # keep the sign consistent with predict() where clipping flattens extreme probabilities
+        d = np.where(p > self.threshold_, np.maximum(d, 1e-12), np.minimum(d, 0.0))
+        return np.asarray(d, dtype=float)
+
+    def predict(self, X: Any) -> NDArray[Any]:
+        """Class decisions at the threshold chosen on the training data (Youden's J)."""
+        p = self.predict_proba(X)[:, 1]
+        return np.asarray(np.asarray(self.classes_)[(p > self.threshold_).astype(int)])
+
+    def assess(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Vectorized offline outputs: probability, band, decision and abstention for every row of ``X``."""
+        df, Z = self._prepare(X)
+        logit = self._logit(self.model_, Z)
+        p = self.calibrator_.transform(logit)
+        folds = np.column_stack(
+            [self.calibrator_.transform(self._logit(m, Z)) for m in self.fold_models_] + [p]
+        )
+        size = self.conformal_.set_size(p)
+        reason = np.where(
+            size == 2, REASON_UNCERTAIN, np.where(size == 0, REASON_ATYPICAL, REASON_OK)
+        ).astype(object)
+        if self.quality_gate and "quality_ok" in df.columns:
+            bad = ~df["quality_ok"].fillna(False).astype(bool).to_numpy()
+            reason[bad] = REASON_POOR_QUALITY
+        return pd.DataFrame(
+            {
+                "probability": p,
+                "lower": folds.min(axis=1),
+                "upper": folds.max(axis=1),
+                "logit": logit,
+                "decision": (p > self.threshold_).astype(int),
+                "abstained": reason != REASON_OK,
+                "reason": reason,
+            },
+            index=df.index,
+        )
+
+    # ------------------------------------------------------------------ explanations
+    @staticmethod
+    def _linear(model: Any) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
+        """(fill values, scaled weights, offset-free mean, intercept) of a fitted logistic pipeline."""
+        imp, sc, clf = (model.named_steps[k] for k in ("impute", "scale", "clf"))
+        scale = np.where(sc.scale_ > 0, sc.scale_, 1.0)
+        return imp.statistics_, clf.coef_[0] / scale, sc.mean_, float(clf.intercept_[0])
+
+    def _linear_cache(self) -> list[tuple[Any, ...]]:
+        cache: list[tuple[Any, ...]] | None = getattr(self, "_fast", None)
+        if cache is None:
+            cache = [self._linear(m) for m in [self.model_, *self.fold_models_]]
+            self._fast = cache
+        return cache
+
+    def _contrib_matrix(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per-row additive contributions ``(n, m + 1)`` (last column: bias) summing to the log-odds."""
+        if self.model == "logistic":
+            fill, w, mean, b = self._linear_cache()[0]
+            Zf = np.where(np.isnan(Z), fill, Z)
+            return np.hstack([(Zf - mean) * w, np.full((Z.shape[0], 1), b)])
+        return np.asarray(self.model_.booster_.predict(Z, pred_contrib=True, num_threads=1), dtype=float)
+
+    def _fold_logits_one(self, z: NDArray[np.float64]) -> list[float]:
+        if self.model == "logistic":
+            out = []
+            for fill, w, mean, b in self._linear_cache()[1:]:
+                zf = np.where(np.isnan(z), fill, z)
+                out.append(float((zf - mean) @ w + b))
+            return out
+        return [float(self._logit(m, z[None, :])[0]) for m in self.fold_models_]
+
+    def explain(self, X: Any) -> pd.DataFrame:
+        """Feature contributions on the log-odds scale for each row (columns: design names + ``bias``)."""
+        df, Z = self._prepare(X)
+        return pd.DataFrame(self._contrib_matrix(Z), columns=[*self.design_names_, "bias"], index=df.index)
+
+    # ------------------------------------------------------------------ live
+    def set_baseline(self, rows: pd.DataFrame, key: str | None = None) -> None:
+        """Set a person's reference from their baseline-rest feature rows (for live ``estimate``)."""
+        check_is_fitted(self, "model_")
+        k = key if key is not None else str(recording_keys(rows)[0]) if len(rows) else "recording"
+        state = self._state(k)
+        v = self._transform_values(rows[self.feature_names_base_].to_numpy(dtype=float))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            state.ref = np.asarray(np.nanmedian(v, axis=0), dtype=float) if len(v) else None
+        state.frozen = state.ref is not None
+
+    def reset(self) -> None:
+        """Forget live state (history and baselines) of every recording."""
+        self.online_ = {}
+
+    def _state(self, key: str) -> OnlineDesign:
+        if not hasattr(self, "online_"):
+            self.online_ = {}
+        st = self.online_.get(key)
+        if st is None:
+            st = OnlineDesign(
+                len(self.feature_names_base_), self.normalize, int(self.context), self.keep_raw, self.running
+            )
+            self.online_[key] = st
+        return st
+
+    def estimate(self, rows: pd.DataFrame) -> list[Estimate]:
+        """Estimates for feature rows arriving live, in time order (state is kept per recording between calls).
+
+        For ``normalize="baseline"`` the person's reference comes from :meth:`set_baseline`, else from rows labelled
+        ``baseline_label``, else from the first ``baseline_windows`` rows of the recording (the rest a clinic
+        records before exposure); until it is complete the estimate abstains with ``"collecting_baseline"``.
+        """
+        check_is_fitted(self, "model_")
+        base = self._base_columns_for_predict(rows)
+        V = self._transform_values(rows[base].to_numpy(dtype=float))
+        keys = recording_keys(rows) if len(rows) > 1 else [self._row_key(rows)]
+        t_end = (
+            rows["t_end"].to_numpy(dtype=float) if "t_end" in rows.columns else np.full(len(rows), math.nan)
+        )
+        labels = rows["label"].astype(str).to_numpy() if "label" in rows.columns else None
+        qok = rows["quality_ok"].to_numpy() if (self.quality_gate and "quality_ok" in rows.columns) else None
+        tvr = rows[TIME_IN_VR].to_numpy(dtype=float) if self._uses_time else None
+        names = [*self.design_names_, "bias"]
+        out: list[Estimate] = []
+        for i in range(len(rows)):
+            st = self._state(str(keys[i]))
+            reason = REASON_OK
+            if self.normalize == "baseline" and not st.frozen:
+                is_lab_base = labels is not None and labels[i] == self.baseline_label
+                if labels is not None and not is_lab_base and st.collected and st.labelled:
+                    st.frozen = True  # the labelled baseline rest is over
+                else:
+                    st.labelled = st.labelled or is_lab_base
+                    st.collected.append(V[i])
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        st.ref = np.asarray(np.nanmedian(np.vstack(st.collected), axis=0), dtype=float)
+                    reason = REASON_BASELINE
+                    if not st.labelled and len(st.collected) >= self.baseline_windows:
+                        st.frozen = True
+            z = st.push(V[i])
+            if tvr is not None:
+                z = np.append(z, tvr[i])
+            Z = z[None, :]
+            contrib = self._contrib_matrix(Z)[0]
+            logit = float(contrib.sum())
+            p = self.calibrator_.transform_one(logit)
+            band = [self.calibrator_.transform_one(v) for v in self._fold_logits_one(z)] + [p]
+            if reason == REASON_OK:
+                size = int(self.conformal_.set_size(np.array([p]))[0])
+                reason = REASON_UNCERTAIN if size == 2 else REASON_ATYPICAL if size == 0 else REASON_OK
+            if qok is not None and not (bool(qok[i]) if not pd.isna(qok[i]) else False):
+                reason = REASON_POOR_QUALITY
+            out.append(
+                Estimate(
+                    t_end=float(t_end[i]),
+                    probability=p,
+                    lower=float(min(band)),
+                    upper=float(max(band)),
+                    abstained=reason != REASON_OK,
+                    reason=reason,
+                    contributions={n: float(c) for n, c in zip(names, contrib, strict=True)},
+                    model=self.model_name,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _row_key(rows: pd.DataFrame) -> str:
+        cols = [c for c in ("dataset", "subject", "session") if c in rows.columns]
+        return "/".join(str(rows[c].iat[0]) for c in cols) if cols else "recording"
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+class ArousalDetector(_Detector):
+    """Stress/anxiety/fear arousal versus calm from windowed physiology (no time-since-start input).
+
+    Parameters
+    ----------
+    normalize
+        ``"none"``, ``"baseline"`` (person's own pre-exposure rest; deployable; default) or ``"recording"``.
+    model
+        ``"logistic"`` (L2 logistic regression; exact linear contributions) or ``"lightgbm"`` (TreeSHAP).
+    features
+        Base feature columns to use (default: every numeric feature column of the training table).
+    context
+        Number of preceding windows (current included) for the causal context/trend features; ``0`` disables them.
+    keep_raw
+        Keep the absolute feature values beside the person-relative ones.
+    log_transform
+        Log-transform (``log1p``) non-negative features whose training distribution is right-skewed (skewness > 1),
+        so person-relative deltas become log-ratios (skin conductance and HRV powers vary by orders of magnitude).
+    running
+        Add each feature minus its median over all preceding windows of the session (causal, label-free).
+    train_stride
+        Fit on every ``train_stride``-th window of each recording (overlapping windows are nearly duplicates;
+        thinning makes training faster without changing what the model sees at prediction time).
+    calibration
+        ``"sigmoid"`` (Platt) or ``"isotonic"``, fitted on out-of-fold predictions inside ``fit``.
+    alpha
+        Conformal miscoverage level; an estimate abstains when its prediction set is not a single class.
+    n_inner_folds
+        Subject-grouped folds used inside ``fit`` for calibration, threshold and conformal scores.
+    quality_gate
+        Abstain with ``"poor_signal_quality"`` where the row's ``quality_ok`` is false.
+    baseline_label
+        Interval label of the person's pre-exposure rest.
+    baseline_windows
+        Live: number of first windows that form the baseline when none is given.
+    C, n_estimators, learning_rate, num_leaves
+        Fixed (untuned) hyper-parameters of the logistic regression / LightGBM.
+    random_state
+        Seed for LightGBM and array-input folds.
+    name
+        Model name reported in estimates and cards.
+    """
+
+    _default_name = "stress"
+
+
+class CybersicknessDetector(_Detector):
+    """Cybersickness versus comfort in VR; uses time in VR (column ``time_in_vr``) besides physiology.
+
+    Parameters are those of :class:`ArousalDetector`; the default normalization is ``"none"`` because a VR
+    session rarely has a labelled pre-ride rest in the training data.
+    """
+
+    _uses_time = True
+    _default_name = "cybersickness"
+
+    def __init__(
+        self,
+        normalize: str = "none",
+        model: str = "logistic",
+        features: Sequence[str] | None = None,
+        context: int = 3,
+        keep_raw: bool = True,
+        log_transform: bool = True,
+        running: bool = False,
+        train_stride: int = 1,
+        calibration: str = "sigmoid",
+        alpha: float = 0.1,
+        n_inner_folds: int = 3,
+        quality_gate: bool = True,
+        baseline_label: str = "baseline",
+        baseline_windows: int = 6,
+        C: float = 0.05,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 7,
+        random_state: int = 0,
+        name: str = "",
+    ) -> None:
+        super().__init__(
+            normalize=normalize,
+            model=model,
+            features=features,
+            context=context,
+            keep_raw=keep_raw,
+            log_transform=log_transform,
+            running=running,
+            train_stride=train_stride,
+            calibration=calibration,
+            alpha=alpha,
+            n_inner_folds=n_inner_folds,
+            quality_gate=quality_gate,
+            baseline_label=baseline_label,
+            baseline_windows=baseline_windows,
+            C=C,
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            random_state=random_state,
+            name=name,
+        )

@@ -1,0 +1,230 @@
+"""Evaluation protocols (leave-one-subject-out, external) and the JSON result they produce.
+
+Every fitted quantity (normalization references are per person and label-free except for the baseline rest;
+calibration, threshold, conformal gate, model) is learned inside the training subjects of a fold: the held-out
+subject's rows are passed to ``fit`` never, and to prediction only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from attunexr.errors import ConfigurationError, ModelError
+from attunexr.models._detector import TIME_IN_VR, _Detector
+from attunexr.models._metrics import METRIC_NAMES, auroc, binary_metrics, bootstrap_ci, per_subject_metrics
+
+__all__ = ["external_predictions", "loso_predictions", "summarize"]
+
+logger = logging.getLogger(__name__)
+
+ABSTENTION_METHOD = (
+    "quality gate (quality_ok false -> 'poor_signal_quality') and cross-conformal prediction sets "
+    "(nonconformity 1 - p(true class), scores from subject-grouped out-of-fold predictions inside the training "
+    "data, miscoverage alpha); abstain when the set is not exactly one class"
+)
+THRESHOLD_METHOD = "Youden's J on calibrated out-of-fold predictions of the training subjects of each fold"
+
+
+def _subjects(table: pd.DataFrame) -> np.ndarray:
+    if "subject" not in table.columns:
+        raise ConfigurationError(
+            "the feature table has no 'subject' column; subject-wise evaluation needs it"
+        )
+    return np.asarray(table["subject"].astype(str).to_numpy())
+
+
+def _collect(table: pd.DataFrame, y: np.ndarray, det: _Detector, fold: str) -> pd.DataFrame:
+    out = det.assess(table)
+    keep = ~np.isnan(y)
+    res = pd.DataFrame(
+        {
+            "subject": table["subject"].astype(str).to_numpy()[keep],
+            "t_end": table["t_end"].to_numpy(dtype=float)[keep],
+            "label": table["label"].astype(str).to_numpy()[keep] if "label" in table else "",
+            "y": y[keep].astype(int),
+            "fold": fold,
+        }
+    )
+    for col in ("probability", "lower", "upper", "decision", "abstained", "reason"):
+        res[col] = out[col].to_numpy()[keep]
+    if TIME_IN_VR in table.columns:
+        res[TIME_IN_VR] = table[TIME_IN_VR].to_numpy(dtype=float)[keep]
+    return res
+
+
+def loso_predictions(
+    table: pd.DataFrame,
+    y: np.ndarray,
+    make_detector: Callable[[], _Detector],
+    on_fold: Callable[[str], None] | None = None,
+    fit_hook: Callable[[pd.DataFrame], None] | None = None,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Leave-one-subject-out predictions for every labelled row.
+
+    Parameters
+    ----------
+    table
+        Feature rows of all subjects (all windows, labelled or not: unlabelled ones give context only).
+    y
+        Target per row: 1, 0 or NaN.
+    make_detector
+        Returns a fresh, unfitted detector for each fold.
+    fit_hook
+        Called with each fold's training table just before ``fit`` (used by the no-leakage test).
+    n_jobs
+        Folds run in this many worker processes (joblib); ``1`` runs them here, in order.
+    """
+    y = np.asarray(y, dtype=float)
+    subj = _subjects(table)
+    uniq = [s for s in pd.unique(subj) if np.any(~np.isnan(y[subj == s]))]
+    if len(uniq) < 3:
+        raise ModelError(
+            f"leave-one-subject-out needs at least 3 subjects with labelled windows, got {len(uniq)}"
+        )
+
+    def one(s: str) -> pd.DataFrame:
+        train = subj != s
+        test = ~train
+        tr_table = table.loc[train]
+        if fit_hook is not None:
+            fit_hook(tr_table)
+        det = make_detector().fit(tr_table, y[train])
+        return _collect(table.loc[test], y[test], det, fold=str(s))
+
+    parts = []
+    if n_jobs == 1:
+        for s in uniq:
+            parts.append(one(s))
+            if on_fold is not None:
+                on_fold(str(s))
+    else:
+        from joblib import Parallel, delayed
+
+        for part in Parallel(n_jobs=n_jobs, return_as="generator")(delayed(one)(s) for s in uniq):
+            parts.append(part)
+            if on_fold is not None:
+                on_fold(str(part["fold"].iloc[0]) if len(part) else "")
+    return pd.concat(parts, ignore_index=True)
+
+
+def external_predictions(det: _Detector, table: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """Predictions of an already fitted detector on another source (no tuning on it)."""
+    return _collect(table, np.asarray(y, dtype=float), det, fold="external")
+
+
+def _metric_block(pred: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
+    return bootstrap_ci(
+        pred["y"].to_numpy(),
+        pred["probability"].to_numpy(dtype=float),
+        pred["decision"].to_numpy(),
+        pred["subject"].to_numpy(),
+        n_boot=n_boot,
+        random_state=seed,
+    )
+
+
+def _auroc_ci(y: np.ndarray, score: np.ndarray, groups: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
+    def fn(yy: np.ndarray, pp: np.ndarray, _d: np.ndarray) -> dict[str, float]:
+        return {"auroc": auroc(yy, pp)}
+
+    return bootstrap_ci(y, score, np.zeros_like(y), groups, n_boot=n_boot, random_state=seed, metric_fn=fn)[
+        "auroc"
+    ]
+
+
+def summarize(
+    pred: pd.DataFrame,
+    *,
+    task: str,
+    protocol: str,
+    dataset: str,
+    normalize: str,
+    n_boot: int = 500,
+    seed: int = 0,
+    elapsed_time_baseline: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The output-contract object for one set of predictions (see ``docs/models.md``)."""
+    if pred.empty:
+        raise ModelError("no labelled windows to evaluate")
+    t0 = time.perf_counter()
+    metrics = _metric_block(pred, n_boot, seed)
+    y = pred["y"].to_numpy()
+    accepted = ~pred["abstained"].to_numpy(dtype=bool)
+    acc_metrics = (
+        {
+            k: v
+            for k, v in binary_metrics(
+                y[accepted], pred["probability"].to_numpy()[accepted], pred["decision"].to_numpy()[accepted]
+            ).items()
+        }
+        if accepted.any()
+        else {}
+    )
+    reasons = pred.loc[~accepted, "reason"].value_counts().to_dict()
+    baselines: dict[str, Any] = {}
+    if elapsed_time_baseline:
+        if TIME_IN_VR not in pred.columns:
+            raise ModelError("the elapsed-time baseline needs a 'time_in_vr' column")
+        tv = pred[TIME_IN_VR].to_numpy(dtype=float)
+        ok = np.isfinite(tv)
+        ci = _auroc_ci(y[ok], tv[ok], pred["subject"].to_numpy()[ok], n_boot, seed)
+        baselines["elapsed_time"] = {
+            "auroc": ci["value"],
+            "ci": ci["ci"],
+            "description": "time in VR alone as the score (no fitting; AUROC is invariant to monotone calibration)",
+        }
+    subgroups: dict[str, Any] = {}
+    labels = pred["label"].astype(str)
+    pos_labels = sorted(set(labels[pred["y"] == 1]))
+    if len(pos_labels) > 1:
+        neg = pred["y"].to_numpy() == 0
+        by = {}
+        for lab in pos_labels:
+            m = neg | (labels == lab).to_numpy()
+            sub = pred[m]
+            by[lab] = {
+                **{
+                    k: v for k, v in _metric_block(sub, n_boot, seed).items() if k in ("auroc", "sensitivity")
+                },
+                "n": int((labels == lab).sum()),
+            }
+        subgroups["positive_condition_vs_all_negatives"] = by
+    result: dict[str, Any] = {
+        "task": task,
+        "protocol": protocol,
+        "dataset": dataset,
+        "n_subjects": int(pred["subject"].nunique()),
+        "n_windows": int(len(pred)),
+        "n_positive": int(pred["y"].sum()),
+        "normalize": normalize,
+        "metrics": {k: metrics[k] for k in METRIC_NAMES},
+        "ci_method": f"percentile, {n_boot} subject-level (cluster) bootstrap resamples, 95 %",
+        "threshold_method": THRESHOLD_METHOD,
+        "per_subject": per_subject_metrics(
+            y,
+            pred["probability"].to_numpy(dtype=float),
+            pred["decision"].to_numpy(),
+            pred["subject"].to_numpy(),
+        ),
+        "abstained_fraction": float(1.0 - accepted.mean()),
+        "abstention": {
+            "method": ABSTENTION_METHOD,
+            "by_reason": {str(k): int(v) for k, v in reasons.items()},
+            "metrics_on_accepted_windows": acc_metrics,
+            "n_accepted": int(accepted.sum()),
+        },
+        "baselines": baselines,
+        "subgroups": subgroups,
+    }
+    if extra:
+        result.update(extra)
+    logger.info("summarized %d windows in %.2f s", len(pred), time.perf_counter() - t0)
+    return result

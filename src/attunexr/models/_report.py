@@ -1,0 +1,190 @@
+"""HTML evaluation report: metrics with CIs, plots, per-subject and subgroup tables, caveats."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from attunexr.models._plots import per_subject_png, reliability_png, roc_png
+
+__all__ = ["render_report", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222;line-height:1.4}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f0f3f7}td:first-child,th:first-child{text-align:left}.warn{background:#fff4e0;padding:0.7em;
+border-left:4px solid #e08a00}.plots img{margin-right:1em;vertical-align:top}code{background:#f4f4f4}
+"""
+
+_NAMES = {
+    "auroc": "AUROC",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1": "Macro-F1",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "brier": "Brier score (lower is better)",
+    "ece": "Expected calibration error (lower is better)",
+}
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return html.escape(str(v))
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{_NAMES.get(k, k)}</td><td>{_fmt(m['value'])}</td>"
+        f"<td>{_fmt(m['ci'][0])} – {_fmt(m['ci'][1])}</td></tr>"
+        for k, m in metrics.items()
+    )
+    return f"<table><tr><th>metric</th><th>value</th><th>95 % CI</th></tr>{rows}</table>"
+
+
+def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None = None) -> str:
+    """A self-contained HTML page (plots embedded as PNG) for an evaluation result and its predictions."""
+    title = title or f"attunexr evaluation: {result['task']} on {result['dataset']} ({result['protocol']})"
+    tv = pred["time_in_vr"].to_numpy(dtype=float) if "elapsed_time" in result.get("baselines", {}) else None
+    roc = roc_png(pred, "ROC (pooled held-out windows)", tv)
+    rel = reliability_png(pred, "Reliability (calibration)")
+    subj = per_subject_png(result["per_subject"], "Per-subject AUROC")
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+        "<p class='warn'>Research use only: these detectors support a clinician and never act on their own. "
+        "The evaluation data come from small single-site studies of healthy volunteers; performance on other "
+        "people, devices, sites and clinical populations is unknown until validated there.</p>",
+        "<h2>Summary</h2><table>",
+    ]
+    for key in (
+        "task",
+        "protocol",
+        "dataset",
+        "n_subjects",
+        "n_windows",
+        "n_positive",
+        "normalize",
+        "model",
+        "abstained_fraction",
+        "threshold_method",
+        "ci_method",
+        "feature_cache",
+    ):
+        if key in result:
+            value = result[key]
+            if key == "model" and isinstance(value, dict):
+                value = ", ".join(
+                    f"{k}={value[k]}"
+                    for k in ("name", "class", "model", "trained_on")
+                    if value.get(k) is not None
+                )
+            parts.append(f"<tr><td>{key}</td><td>{_fmt(value)}</td></tr>")
+    parts.append("</table><h2>Metrics (held-out windows)</h2>")
+    parts.append(_metrics_table(result["metrics"]))
+    ex = result.get("metrics_excluding_reference_windows")
+    if ex:
+        a = ex["auroc"]
+        parts.append(
+            f"<p>Without the reference (baseline) windows ({ex['n_windows']} windows): AUROC {_fmt(a['value'])} "
+            f"({_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}), ECE {_fmt(ex['ece']['value'])}. "
+            f"({html.escape(ex['description'])}).</p>"
+        )
+    if result.get("baselines"):
+        parts.append("<h2>Baselines</h2><table><tr><th>baseline</th><th>AUROC</th><th>95 % CI</th></tr>")
+        for name, b in result["baselines"].items():
+            ci = b.get("ci", [None, None])
+            parts.append(
+                f"<tr><td>{html.escape(name)}</td><td>{_fmt(b.get('auroc'))}</td>"
+                f"<td>{_fmt(ci[0])} – {_fmt(ci[1])}</td></tr>"
+            )
+        parts.append("</table>")
+    if result.get("other_normalizations"):
+        parts.append(
+            "<h2>Other normalizations (secondary)</h2><table><tr><th>normalize</th><th>AUROC</th>"
+            "<th>95 % CI</th><th>ECE</th><th>deployable live</th></tr>"
+        )
+        for name, r in result["other_normalizations"].items():
+            a = r["metrics"]["auroc"]
+            parts.append(
+                f"<tr><td>{html.escape(name)}</td><td>{_fmt(a['value'])}</td>"
+                f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td>"
+                f"<td>{_fmt(r['metrics']['ece']['value'])}</td><td>{'yes' if name != 'recording' else 'no'}"
+                "</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("<h2>Plots</h2><div class='plots'>")
+    for img, alt in ((roc, "ROC curve"), (rel, "reliability diagram"), (subj, "per-subject AUROC")):
+        parts.append(f"<img alt='{alt}' src='data:image/png;base64,{img}'>")
+    parts.append("</div>")
+    ab = result.get("abstention", {})
+    parts.append(
+        f"<h2>Abstention</h2><p>{html.escape(str(ab.get('method', '')))}</p>"
+        f"<p>Abstained on {_fmt(result['abstained_fraction'])} of windows; by reason: "
+        f"{html.escape(json.dumps(ab.get('by_reason', {})))}.</p>"
+    )
+    acc = ab.get("metrics_on_accepted_windows") or {}
+    if acc:
+        parts.append(
+            "<p>On accepted windows only: "
+            + ", ".join(f"{_NAMES.get(k, k)} {_fmt(v)}" for k, v in acc.items())
+            + "</p>"
+        )
+    if result.get("subgroups"):
+        parts.append("<h2>Subgroups</h2>")
+        for group, vals in result["subgroups"].items():
+            parts.append(
+                f"<h3>{html.escape(group)}</h3><table><tr><th>subgroup</th><th>AUROC</th>"
+                "<th>95 % CI</th><th>n</th></tr>"
+            )
+            for name, v in vals.items():
+                a = v["auroc"]
+                parts.append(
+                    f"<tr><td>{html.escape(name)}</td><td>{_fmt(a['value'])}</td>"
+                    f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td><td>{v['n']}</td></tr>"
+                )
+            parts.append("</table>")
+    parts.append(
+        "<h2>Per subject</h2><table><tr><th>subject</th><th>AUROC</th><th>balanced accuracy</th>"
+        "<th>windows</th><th>positive</th></tr>"
+    )
+    for r in result["per_subject"]:
+        parts.append(
+            f"<tr><td>{html.escape(str(r['subject']))}</td><td>{_fmt(r['auroc'])}</td>"
+            f"<td>{_fmt(r['balanced_accuracy'])}</td><td>{r['n']}</td><td>{r['n_positive']}</td></tr>"
+        )
+    parts.append("</table>")
+    if result.get("notes"):
+        parts.append(
+            "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result["notes"]) + "</ul>"
+        )
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def write_report(result: dict[str, Any], pred: pd.DataFrame, folder: str | Path) -> Path:
+    """Write ``report.html``, ``result.json`` and ``predictions.csv`` into ``folder``; return the HTML path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / "report.html"
+    page.write_text(render_report(result, pred))
+    (folder / "result.json").write_text(json.dumps(result, indent=2, default=_default))
+    pred.to_csv(folder / "predictions.csv", index=False)
+    logger.info("report written to %s", page)
+    return page
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)

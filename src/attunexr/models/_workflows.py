@@ -1,0 +1,467 @@
+"""Training and evaluation workflows behind ``attunexr train`` / ``attunexr evaluate`` and the registry build."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from attunexr.errors import ConfigurationError, ModelError
+from attunexr.models._card import build_card, render_card_html
+from attunexr.models._data import extract_table, feature_table
+from attunexr.models._design import NORMALIZATIONS
+from attunexr.models._detector import ArousalDetector, CybersicknessDetector, _Detector, base_feature_columns
+from attunexr.models._evaluation import external_predictions, loso_predictions, summarize
+from attunexr.models._registry import list_models, load_card, load_model, model_dir, save_model
+from attunexr.models._signals import available_features, describe, group_columns, missing_groups
+from attunexr.models._tasks import TaskSpec, get_task, targets
+
+__all__ = [
+    "DEFAULTS",
+    "VARIANTS",
+    "EvaluationRun",
+    "evaluate_bids",
+    "evaluate_external",
+    "evaluate_loso",
+    "make_detector",
+    "select_features",
+    "train_model",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Fixed detector settings per task. They were chosen during development among about 15 candidate settings by
+#: 5-fold subject-grouped cross-validation on the same dataset (see docs/models.md): the LOSO figures are therefore
+#: slightly optimistic. No setting is tuned inside an evaluation.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "stress": {
+        "normalize": "baseline",
+        "model": "lightgbm",
+        "context": 12,
+        "running": True,
+        "train_stride": 3,
+        "calibration": "sigmoid",
+    },
+    "cybersickness": {"normalize": "none", "model": "lightgbm", "context": 3, "calibration": "sigmoid"},
+}
+
+#: Registered models: name -> (task, overrides, signal groups or None for all).
+VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
+    "stress": ("stress", {}, None),
+    "stress-cardiac-eda": ("stress", {}, ("cardiac", "eda")),
+    "stress-none": ("stress", {"normalize": "none"}, None),
+    "cybersickness": ("cybersickness", {}, None),
+    "cybersickness-cardiac-eda": ("cybersickness", {}, ("cardiac", "eda")),
+}
+
+
+@dataclass
+class EvaluationRun:
+    """An evaluation's JSON result and its per-window predictions."""
+
+    result: dict[str, Any]
+    predictions: pd.DataFrame
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _detector_class(task: TaskSpec) -> type[_Detector]:
+    return CybersicknessDetector if task.name == "cybersickness" else ArousalDetector
+
+
+def select_features(table: pd.DataFrame, signals: tuple[str, ...] | None) -> list[str]:
+    """Base features for training: those of ``signals`` (all groups if ``None``) available in ``table``."""
+    cols = base_feature_columns(table)
+    if signals is not None:
+        allowed = {c for g in signals for c in group_columns(g)}
+        cols = [c for c in cols if c in allowed]
+    cols = available_features(table, cols)
+    if not cols:
+        raise ModelError(f"no usable features for signals {signals or 'all'} in the feature table")
+    return cols
+
+
+def make_detector(
+    task: TaskSpec,
+    table: pd.DataFrame,
+    signals: tuple[str, ...] | None = None,
+    name: str = "",
+    **overrides: Any,
+) -> _Detector:
+    """An unfitted detector with the task's fixed defaults, ``overrides`` and the features of ``signals``."""
+    params = {**DEFAULTS[task.name], **{k: v for k, v in overrides.items() if v is not None}}
+    if params["normalize"] not in NORMALIZATIONS:
+        raise ConfigurationError(
+            f"normalize must be one of {', '.join(NORMALIZATIONS)}, not {params['normalize']!r}"
+        )
+    if task.baseline is not None:
+        params.setdefault("baseline_label", task.baseline)
+    return _detector_class(task)(features=select_features(table, signals), name=name or task.name, **params)
+
+
+def _load_task_table(
+    task: TaskSpec,
+    dataset: str | None,
+    data_dir: str | Path | None,
+    cache: bool,
+    on_recording: Callable[[str], None] | None,
+) -> tuple[pd.DataFrame, bool, float]:
+    t0 = time.perf_counter()
+    table, cached = feature_table(
+        dataset or task.dataset,
+        task.window,
+        task.hop,
+        data_dir=data_dir,
+        cache=cache,
+        on_recording=on_recording,
+    )
+    return table, cached, time.perf_counter() - t0
+
+
+def evaluate_loso(
+    task_name: str,
+    dataset: str | None = None,
+    *,
+    normalize: str | None = None,
+    model: str | None = None,
+    signals: tuple[str, ...] | None = None,
+    data_dir: str | Path | None = None,
+    other_normalizations: bool = True,
+    n_boot: int = 500,
+    cache: bool = True,
+    table: pd.DataFrame | None = None,
+    subjects: list[str] | None = None,
+    n_jobs: int = 1,
+    on_fold: Callable[[str], None] | None = None,
+    on_recording: Callable[[str], None] | None = None,
+) -> EvaluationRun:
+    """Leave-one-subject-out evaluation of a task on a dataset, with the other normalizations beside it.
+
+    ``subjects`` restricts the evaluation to these subjects (features of the whole dataset are still cached).
+    """
+    task = get_task(task_name)
+    t_start = time.perf_counter()
+    cached, t_feat = None, 0.0
+    if table is None:
+        table, cached, t_feat = _load_task_table(task, dataset, data_dir, cache, on_recording)
+    if subjects:
+        unknown = sorted(set(subjects) - set(table["subject"].astype(str)))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown subjects {unknown}; known: {', '.join(sorted(set(table['subject'])))}"
+            )
+        table = table[table["subject"].astype(str).isin(subjects)].reset_index(drop=True)
+    y = targets(table["label"], task.positive, task.negative)
+    norm = normalize or DEFAULTS[task.name]["normalize"]
+    if len(table) < 3000:
+        n_jobs = 1  # worker start-up costs more than small folds
+
+    def run(norm_: str) -> tuple[dict[str, Any], pd.DataFrame]:
+        def factory() -> _Detector:
+            return make_detector(task, table, signals, normalize=norm_, model=model)
+
+        pred = loso_predictions(table, y, factory, on_fold=on_fold, n_jobs=n_jobs)
+        res = summarize(
+            pred,
+            task=task.name,
+            protocol="loso",
+            dataset=dataset or task.dataset,
+            normalize=norm_,
+            n_boot=n_boot,
+            elapsed_time_baseline=task.name == "cybersickness",
+        )
+        return res, pred
+
+    result, pred = run(norm)
+    if task.baseline is not None and norm == "baseline":
+        keep = (pred["label"] != task.baseline).to_numpy()
+        if keep.any() and pred.loc[keep, "y"].nunique() == 2:
+            sub = summarize(
+                pred[keep].reset_index(drop=True),
+                task=task.name,
+                protocol="loso",
+                dataset=dataset or task.dataset,
+                normalize=norm,
+                n_boot=n_boot,
+            )
+            result["metrics_excluding_reference_windows"] = {
+                "description": f"the '{task.baseline}' windows that define each person's reference are left out "
+                "of scoring (they are scored as negatives in 'metrics')",
+                "n_windows": int(keep.sum()),
+                "auroc": sub["metrics"]["auroc"],
+                "ece": sub["metrics"]["ece"],
+            }
+    extras: dict[str, pd.DataFrame] = {}
+    if other_normalizations:
+        others: dict[str, Any] = {}
+        for other in NORMALIZATIONS:
+            if other == norm:
+                continue
+            res_o, pred_o = run(other)
+            others[other] = {
+                "metrics": res_o["metrics"],
+                "abstained_fraction": res_o["abstained_fraction"],
+                "deployable_live": other != "recording",
+            }
+            extras[other] = pred_o
+        result["other_normalizations"] = others
+    det = make_detector(task, table, signals, normalize=norm, model=model)
+    result["model"] = {
+        "class": type(det).__name__,
+        "model": det.model,
+        "features": list(det.features or []),
+        "parameters": {k: v for k, v in det.get_params().items() if k != "features"},
+    }
+    result["timing"] = {
+        "total_s": round(time.perf_counter() - t_start, 2),
+        "n_jobs": n_jobs,
+        "feature_extraction_s": round(t_feat, 2),
+        "features_from_cache": cached,
+    }
+    result["feature_cache"] = (
+        "features read from the on-disk cache (extraction not included)"
+        if cached
+        else "features extracted in this run (included in total_s)"
+        if cached is False
+        else "features passed in"
+    )
+    result["notes"] = _notes(task)
+    return EvaluationRun(result, pred, extras)
+
+
+def _notes(task: TaskSpec) -> list[str]:
+    notes = [
+        "Small single-site study of healthy volunteers: external validation on other data is what counts.",
+        "All fitting (model, calibration, threshold, conformal gate) used the training subjects of each fold only.",
+    ]
+    if task.name == "stress":
+        notes.append(
+            "Baseline normalization uses each person's own 'baseline' rest windows (recorded before any task); "
+            "those windows are also scored as negatives, which makes them easier than the later rests."
+        )
+        notes.append("No feature encodes time since the start of the protocol.")
+    else:
+        notes.append("Cybersickness uses time in VR as an input; compare with the elapsed-time baseline.")
+    return notes
+
+
+def train_model(
+    task_name: str,
+    dataset: str | None = None,
+    *,
+    name: str | None = None,
+    normalize: str | None = None,
+    model: str | None = None,
+    signals: tuple[str, ...] | None = None,
+    data_dir: str | Path | None = None,
+    evaluate: bool = True,
+    n_boot: int = 500,
+    cache: bool = True,
+    out: str | Path | None = None,
+    n_jobs: int = 1,
+    on_fold: Callable[[str], None] | None = None,
+) -> tuple[_Detector, dict[str, Any]]:
+    """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given."""
+    task = get_task(task_name)
+    table, _, _ = _load_task_table(task, dataset, data_dir, cache, None)
+    y = targets(table["label"], task.positive, task.negative)
+    evaluation = None
+    if evaluate:
+        run = evaluate_loso(
+            task.name,
+            dataset,
+            normalize=normalize,
+            model=model,
+            signals=signals,
+            table=table,
+            other_normalizations=False,
+            n_boot=n_boot,
+            n_jobs=n_jobs,
+            on_fold=on_fold,
+        )
+        evaluation = run.result
+    det = make_detector(task, table, signals, name=name or task.name, normalize=normalize, model=model)
+    det.fit(table, y)
+    labelled = ~np.isnan(y)
+    training = {
+        "dataset": dataset or task.dataset,
+        "n_subjects": int(table.loc[labelled, "subject"].nunique()),
+        "n_windows": int(labelled.sum()),
+        "label_counts": {str(k): int(v) for k, v in table.loc[labelled, "label"].value_counts().items()},
+        "signals": sorted({describe(g) for g in (signals or ())}) or "all available",
+        "population": "healthy adult volunteers of a single-site study",
+        "window_s": task.window,
+        "hop_s": task.hop,
+    }
+    card = build_card(det, task, name=det.model_name, training=training, evaluation=evaluation)
+    det.info_ = {
+        "task": task.name,
+        "window": task.window,
+        "hop": task.hop,
+        "positive": list(task.positive),
+        "negative": list(task.negative),
+        "baseline": task.baseline,
+        "signals": list(signals) if signals else None,
+        "trained_on": training["dataset"],
+    }
+    if out is not None:
+        save_model(det, out, card, render_card_html(card))
+    return det, card
+
+
+def _choose_model(
+    model: str | Path, table: pd.DataFrame, normalize: str | None
+) -> tuple[_Detector, str, list[str]]:
+    """Load ``model`` or, for a registered name, a variant of the same task that the data can feed."""
+    notes: list[str] = []
+    det = load_model(model)
+    task = getattr(det, "info_", {}).get("task")
+    needed = list(det.feature_names_base_)
+    gone, partial = missing_groups(table, needed)
+    wrong_norm = normalize is not None and normalize != det.normalize
+    if not gone and not wrong_norm:
+        if partial:
+            notes.append(f"features missing in the data and imputed: {', '.join(partial)}")
+        return det, det.model_name, notes
+    registered = str(model) in list_models()
+    problem = (
+        f"the data lacks signals model {det.model_name!r} needs: {', '.join(describe(g) for g in gone)}"
+        if gone
+        else f"model {det.model_name!r} was trained with normalize={det.normalize!r}, not {normalize!r}"
+    )
+    if registered:
+        best: tuple[int, str] | None = None
+        for cand in list_models():
+            card = load_card(cand)
+            cdet = load_model(cand)
+            if getattr(cdet, "info_", {}).get("task") != task or card["model"]["name"] == det.model_name:
+                continue
+            if normalize is not None and cdet.normalize != normalize:
+                continue
+            if wrong_norm is False and cdet.normalize != det.normalize:
+                continue
+            g2, _ = missing_groups(table, list(cdet.feature_names_base_))
+            if not g2 and (best is None or len(cdet.feature_names_base_) > best[0]):
+                best = (len(cdet.feature_names_base_), cand)
+        if best is not None:
+            notes.append(f"{problem}; used registered variant {best[1]!r} instead")
+            return load_model(best[1]), best[1], notes
+    raise ModelError(
+        f"{problem}; no registered variant of task {task!r} fits the data"
+        + (f" (missing features: {', '.join(needed_missing(table, needed))})" if gone else "")
+    )
+
+
+def needed_missing(table: pd.DataFrame, needed: list[str]) -> list[str]:
+    have = set(available_features(table, needed))
+    return [f for f in needed if f not in have]
+
+
+def evaluate_external(
+    model: str | Path,
+    table: pd.DataFrame,
+    *,
+    positive: tuple[str, ...],
+    negative: tuple[str, ...],
+    baseline: str | None,
+    normalize: str | None,
+    dataset: str,
+    n_boot: int = 500,
+) -> EvaluationRun:
+    """Evaluate a trained model unchanged on another source (no fitting or tuning on it)."""
+    det, used, notes = _choose_model(model, table, normalize)
+    if baseline is not None:
+        det.set_params(baseline_label=baseline)
+    if det.normalize == "baseline":
+        lab = det.baseline_label
+        have = set(table["label"].astype(str))
+        if lab not in have:
+            raise ModelError(
+                f"model {used!r} normalizes against each person's {lab!r} rest but the data has no {lab!r} "
+                f"intervals (labels present: {', '.join(sorted(have))}); pass --baseline TYPE or use a model with "
+                "--normalize none"
+            )
+    y = targets(table["label"], positive, negative)
+    if np.nansum(y) == 0 or np.nansum(1 - y) == 0:
+        raise ModelError(
+            f"the data needs windows of both classes: positive {list(positive)}, negative {list(negative)}; "
+            f"labels present: {', '.join(sorted(set(table['label'].astype(str))))}"
+        )
+    pred = external_predictions(det, table, y)
+    info = getattr(det, "info_", {})
+    res = summarize(
+        pred,
+        task=str(info.get("task", "")),
+        protocol="external",
+        dataset=dataset,
+        normalize=det.normalize,
+        n_boot=n_boot,
+        elapsed_time_baseline=info.get("task") == "cybersickness"
+        and "time_in_vr" in pred
+        and bool(np.isfinite(pred["time_in_vr"]).any()),
+    )
+    res["model"] = {
+        "name": used,
+        "requested": str(model),
+        "trained_on": info.get("trained_on"),
+        "features": list(det.feature_names_base_),
+    }
+    res["positive"] = list(positive)
+    res["negative"] = list(negative)
+    res["baseline_label"] = det.baseline_label if det.normalize == "baseline" else None
+    res["notes"] = [
+        *notes,
+        "External evaluation: the model was applied unchanged (no fitting on these data).",
+    ]
+    return EvaluationRun(res, pred)
+
+
+def evaluate_bids(
+    bids_dir: str | Path,
+    model: str | Path,
+    *,
+    positive: tuple[str, ...],
+    negative: tuple[str, ...],
+    baseline: str | None = None,
+    normalize: str | None = None,
+    n_boot: int = 500,
+) -> EvaluationRun:
+    """Evaluate a trained model on a BIDS physio dataset whose events mark positive and negative intervals."""
+    from attunexr.io import read_bids
+
+    det = load_model(model)
+    info = getattr(det, "info_", {})
+    window, hop = float(info.get("window", 60.0)), float(info.get("hop", 10.0))
+    recs = read_bids(bids_dir)
+    recordings = [recs] if not isinstance(recs, list | tuple) and hasattr(recs, "streams") else list(recs)
+    if not recordings:
+        raise ModelError(f"{bids_dir}: no recordings found in the BIDS dataset")
+    table = extract_table(recordings, window, hop)
+    run = evaluate_external(
+        model,
+        table,
+        positive=positive,
+        negative=negative,
+        baseline=baseline,
+        normalize=normalize,
+        dataset=f"bids:{Path(bids_dir).name}",
+        n_boot=n_boot,
+    )
+    run.result["bids_dir"] = str(bids_dir)
+    return run
+
+
+def registry_dir_for(name: str) -> Path:
+    """Folder a registered model is written to."""
+    from attunexr.models._registry import REGISTRY_DIR
+
+    return REGISTRY_DIR / name
+
+
+def model_folder(name_or_path: str | Path) -> Path:
+    return model_dir(name_or_path)

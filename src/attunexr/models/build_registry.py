@@ -1,0 +1,51 @@
+"""Regenerate the shipped models: ``python -m attunexr.models.build_registry [NAME ...]``.
+
+Each registered variant is evaluated leave-one-subject-out (for its card) and then fitted on its full dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+
+from attunexr.models._registry import REGISTRY_DIR
+from attunexr.models._workflows import VARIANTS, train_model
+
+logger = logging.getLogger(__name__)
+
+
+def build(names: list[str] | None = None, n_boot: int = 500, n_jobs: int = 2) -> list[str]:
+    """Train and save the named variants (default: all) into the package registry; return their names."""
+    chosen = names or list(VARIANTS)
+    for name in chosen:
+        task, overrides, signals = VARIANTS[name]
+        folder = REGISTRY_DIR / name
+        tmp = REGISTRY_DIR / f".{name}.building"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        train_model(task, name=name, signals=signals, out=tmp, n_boot=n_boot, n_jobs=n_jobs, **overrides)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+        logger.info("registered %s", name)
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"variants to build (default: all of {', '.join(VARIANTS)})")
+    parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=2, help="LOSO folds in parallel processes")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    build(args.names or None, n_boot=args.n_boot, n_jobs=args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Evaluation results, reports and model cards: the output contract and their key contents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attunexr.models import (
+    ArousalDetector,
+    auroc,
+    evaluate_loso,
+    get_task,
+    targets,
+    write_report,
+)
+from attunexr.models._card import build_card, render_card_html
+
+CONTRACT = {
+    "task",
+    "protocol",
+    "dataset",
+    "n_subjects",
+    "n_windows",
+    "normalize",
+    "metrics",
+    "per_subject",
+    "abstained_fraction",
+    "baselines",
+}
+
+
+@pytest.fixture(scope="module")
+def stress_run(stress_small: pd.DataFrame):  # type: ignore[no-untyped-def]
+    return evaluate_loso("stress", table=stress_small, n_boot=100)
+
+
+def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    res = stress_run.result
+    assert set(res) >= CONTRACT
+    assert res["task"] == "stress" and res["protocol"] == "loso" and res["normalize"] == "baseline"
+    assert res["n_subjects"] == stress_small["subject"].nunique()
+    for name in ("auroc", "balanced_accuracy", "f1", "brier", "ece", "sensitivity", "specificity"):
+        m = res["metrics"][name]
+        assert m["ci"][0] <= m["value"] <= m["ci"][1], name
+    pred = stress_run.predictions
+    assert res["metrics"]["auroc"]["value"] == pytest.approx(auroc(pred["y"].to_numpy(), pred["probability"]))
+    assert res["metrics"]["auroc"]["value"] > 0.6
+    assert {r["subject"] for r in res["per_subject"]} == set(stress_small["subject"])
+    assert all(r["n"] > 0 for r in res["per_subject"])
+    assert 0.0 <= res["abstained_fraction"] <= 1.0
+    assert set(res["other_normalizations"]) == {"none", "recording"}
+    assert res["other_normalizations"]["recording"]["deployable_live"] is False
+    assert set(res["subgroups"]["positive_condition_vs_all_negatives"]) == {
+        "stroop",
+        "interview",
+        "hyperventilation",
+    }
+    json.dumps(res)  # JSON-ready
+
+
+def test_report_html(stress_run, tmp_path: Path, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    page = write_report(stress_run.result, stress_run.predictions, tmp_path / "report")
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == 3  # ROC, reliability, per-subject: embedded, opens alone
+    for text in (
+        "AUROC",
+        "Expected calibration error",
+        "Per subject",
+        "Other normalizations",
+        "Abstention",
+        "healthy volunteers",
+    ):
+        assert text in html
+    assert json.loads((tmp_path / "report" / "result.json").read_text())["task"] == "stress"
+    assert len(pd.read_csv(tmp_path / "report" / "predictions.csv")) == stress_run.result["n_windows"]
+    (artifacts_dir / "models").mkdir(exist_ok=True)
+    (artifacts_dir / "models" / "stress_report_small.html").write_text(html)
+
+
+def test_cybersickness_elapsed_time_baseline(vr_table: pd.DataFrame) -> None:
+    run = evaluate_loso("cybersickness", table=vr_table, n_boot=100, other_normalizations=False)
+    res = run.result
+    base = res["baselines"]["elapsed_time"]
+    pred = run.predictions
+    assert base["auroc"] == pytest.approx(auroc(pred["y"].to_numpy(), pred["time_in_vr"].to_numpy()))
+    assert base["ci"][0] <= base["auroc"] <= base["ci"][1]
+    assert res["n_subjects"] >= 14
+    assert set(pred["label"]) == {"sick", "not_sick"}
+
+
+def test_model_card(stress_small: pd.DataFrame, stress_run) -> None:  # type: ignore[no-untyped-def]
+    task = get_task("stress")
+    y = targets(stress_small["label"], task.positive, task.negative)
+    det = ArousalDetector(model="logistic").fit(stress_small, y)
+    card = build_card(
+        det, task, name="stress-test", training={"dataset": "stress-predict"}, evaluation=stress_run.result
+    )
+    for key in (
+        "intended_use",
+        "intended_users",
+        "out_of_scope_uses",
+        "source_of_data",
+        "outcome",
+        "predictors",
+        "preprocessing",
+        "analysis",
+        "evaluation",
+        "calibration",
+        "subgroups",
+        "known_failure_modes",
+        "limitations",
+    ):
+        assert card[key], key
+    assert card["predictors"]["uses_time_since_protocol_start"] is False
+    assert card["evaluation"]["metrics"]["auroc"]["ci"] == stress_run.result["metrics"]["auroc"]["ci"]
+    assert card["analysis"]["threshold"]["value"] == pytest.approx(det.threshold_)
+    html = render_card_html(card)
+    assert "Model card: stress-test" in html and "out of scope uses" in html and "known failure modes" in html
+    assert np.isfinite(card["analysis"]["inner_out_of_fold_auroc"])

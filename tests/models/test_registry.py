@@ -1,0 +1,84 @@
+"""The shipped models: found by name, fitted, carded, small, and usable live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from attunexr.errors import ModelError
+from attunexr.models import (
+    REGISTRY_DIR,
+    ArousalDetector,
+    CybersicknessDetector,
+    list_models,
+    load_card,
+    load_model,
+)
+
+
+def test_registry_ships_default_models_and_is_small() -> None:
+    names = list_models()
+    assert {"stress", "cybersickness", "stress-cardiac-eda"} <= set(names)
+    size = sum(p.stat().st_size for p in REGISTRY_DIR.rglob("*") if p.is_file())
+    assert size < 5 * 1024 * 1024
+    for name in names:
+        folder = REGISTRY_DIR / name
+        assert (folder / "card.json").is_file() and (folder / "card.html").is_file()
+
+
+def test_load_by_name_and_path(stress_table: pd.DataFrame) -> None:
+    det = load_model("stress")
+    assert isinstance(det, ArousalDetector) and det.normalize == "baseline"
+    assert isinstance(load_model("cybersickness"), CybersicknessDetector)
+    same = load_model(REGISTRY_DIR / "stress")
+    sub = stress_table[stress_table["subject"] == "S10"]
+    pd.testing.assert_series_equal(det.assess(sub)["probability"], same.assess(sub)["probability"])
+    with pytest.raises(ModelError, match="registered"):
+        load_model("no-such-model")
+    with pytest.raises(ModelError, match="no model"):
+        load_model(Path("/nonexistent/folder"))
+
+
+def test_shipped_cards_hold_results() -> None:
+    for name in ("stress", "cybersickness"):
+        card = load_card(name)
+        assert card["model"]["name"] == name
+        ev = card["evaluation"]
+        assert ev["protocol"] == "loso" and ev["n_subjects"] >= 15
+        lo, hi = ev["metrics"]["auroc"]["ci"]
+        assert lo <= ev["metrics"]["auroc"]["value"] <= hi
+        assert card["intended_use"] and card["out_of_scope_uses"] and card["known_failure_modes"]
+        html = (REGISTRY_DIR / name / "card.html").read_text()
+        assert f"Model card: {name}" in html
+    assert "elapsed_time" in load_card("cybersickness")["evaluation"]["baselines"]
+
+
+def test_shipped_stress_model_estimates_live(stress_table: pd.DataFrame) -> None:
+    det = load_model("stress")
+    sub = stress_table[stress_table["subject"] == "S20"].sort_values("t_end")
+    det.set_baseline(sub[sub["label"] == "baseline"])
+    ests = det.estimate(sub.drop(columns=["label"]).iloc[:30])
+    assert len(ests) == 30 and all(0.0 <= e.probability <= 1.0 for e in ests)
+    assert all(e.model == "stress" for e in ests)
+    assert {e.reason for e in ests} <= {"", "poor_signal_quality", "uncertain", "atypical_input"}
+
+
+def test_shipped_model_behind_the_live_feature_stream(stress_predict_dir: Path) -> None:
+    from attunexr.features import FeatureStream
+    from attunexr.io.datasets import get_dataset
+
+    rec = get_dataset("stress-predict").load("S07", data_dir=stress_predict_dir.parent)
+    rec = rec.crop(rec.t_start, rec.t_start + 400)
+    stream = FeatureStream(window=60.0, hop=10.0, origin=rec.t_start)
+    det = load_model("stress")
+    ests = []
+    for chunk in rec.iter_chunks(1.0):
+        for row in stream.push(chunk):
+            ests += det.estimate(pd.DataFrame([row]))
+    assert len(ests) >= 30
+    # no baseline given and no labels live: the first baseline_windows estimates build the personal reference
+    assert [e.reason for e in ests[: det.baseline_windows]] == ["collecting_baseline"] * det.baseline_windows
+    assert all(e.reason != "collecting_baseline" for e in ests[det.baseline_windows :])
+    assert all(e.t_end > 0 and 0.0 <= e.lower <= e.probability <= e.upper <= 1.0 for e in ests)

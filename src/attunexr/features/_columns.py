@@ -1,0 +1,64 @@
+"""Column names of feature rows."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CARDIAC_COLUMNS",
+    "EDA_COLUMNS",
+    "FEATURE_COLUMNS",
+    "GAZE_COLUMNS",
+    "ID_COLUMNS",
+    "MOTION_COLUMNS",
+    "QUALITY_COLUMNS",
+    "RESP_COLUMNS",
+    "TEMP_COLUMNS",
+]
+
+#: Identify a row; never use them as model inputs (``t_start``/``t_end`` would encode time since the start).
+ID_COLUMNS: tuple[str, ...] = ("dataset", "subject", "session", "t_start", "t_end", "label")
+
+CARDIAC_COLUMNS: tuple[str, ...] = (
+    "hr_mean",
+    "hr_std",
+    "hr_slope",
+    "rmssd",
+    "sdnn",
+    "pnn50",
+    "lf",
+    "hf",
+    "lf_hf",
+)
+RESP_COLUMNS: tuple[str, ...] = ("resp_rate",)
+EDA_COLUMNS: tuple[str, ...] = ("scl_mean", "scl_slope", "scr_rate", "scr_amp_mean")
+TEMP_COLUMNS: tuple[str, ...] = ("temp_mean", "temp_slope")
+MOTION_COLUMNS: tuple[str, ...] = (
+    "acc_mag_mean",
+    "acc_mag_std",
+    "acc_activity",
+    "head_angular_speed",
+    "head_translation_speed",
+    "head_freezing",
+)
+GAZE_COLUMNS: tuple[str, ...] = (
+    "pupil_mean",
+    "pupil_std",
+    "gaze_dispersion",
+    "gaze_velocity",
+    "gaze_invalid",
+)
+
+#: Every feature, in row order. All are floats; NaN means "not measurable in this window".
+FEATURE_COLUMNS: tuple[str, ...] = (
+    CARDIAC_COLUMNS + RESP_COLUMNS + EDA_COLUMNS + TEMP_COLUMNS + MOTION_COLUMNS + GAZE_COLUMNS
+)
+
+#: Quality per feature group in [0, 1] (1 = perfect, 0 = absent) and the row's overall flag.
+QUALITY_COLUMNS: tuple[str, ...] = (
+    "q_cardiac",
+    "q_resp",
+    "q_eda",
+    "q_temp",
+    "q_motion",
+    "q_gaze",
+    "quality_ok",
+)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the attunexr store (run by attunexr.store.Database.upgrade)."""

@@ -1,0 +1,23 @@
+"""Clinician web app and WebXR client: FastAPI app factory, live sessions, reports.
+
+``create_app(settings)`` builds the app; :class:`Settings` says where data lives. A live session is a
+:class:`LiveSessionRunner` driven through a small interface (start, push chunks, subscribe, approve/reject,
+set level, pause/resume/stop, notes); :func:`build_engine` wires the project's real components behind it.
+"""
+
+from attunexr.web._app import create_app
+from attunexr.web._engine import SessionEngine, default_levels
+from attunexr.web._live import LiveRegistry, LiveSessionRunner, Subscriber
+from attunexr.web._live_bridge import build_engine
+from attunexr.web._settings import Settings
+
+__all__ = [
+    "LiveRegistry",
+    "LiveSessionRunner",
+    "SessionEngine",
+    "Settings",
+    "Subscriber",
+    "build_engine",
+    "create_app",
+    "default_levels",
+]

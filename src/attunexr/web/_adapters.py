@@ -1,0 +1,240 @@
+"""Adapters from the project's real components to the parts of a :class:`~attunexr.web._engine.SessionEngine`.
+
+- :class:`PipelineAnalyzer`: :class:`attunexr.features.FeatureStream` → detector (``attunexr.models``) → estimates;
+- :class:`ControllerAdapter`: :class:`attunexr.exposure.ExposureController` with a policy and clinician bounds;
+- :class:`SupervisorAdapter`: :class:`attunexr.safety.SafetySupervisor` with the default monitors.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+
+from attunexr.recording import Chunk
+
+__all__ = ["ControllerAdapter", "PipelineAnalyzer", "SupervisorAdapter", "hierarchy_levels"]
+
+logger = logging.getLogger(__name__)
+
+_REASON_TEXT = {
+    "arousal_below_window": "estimated arousal below the therapeutic window",
+    "arousal_above_window": "estimated arousal above the therapeutic window",
+    "habituation": "arousal falling within the level (habituation)",
+    "suds_low": "low SUDS at this level",
+    "suds_overload": "SUDS at overload",
+    "schedule": "scheduled step",
+}
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def hierarchy_levels(scenario: str) -> list[dict[str, Any]] | None:
+    """Levels of the scenario's built-in hierarchy from :mod:`attunexr.exposure`, flattened for the VR client."""
+    try:
+        from attunexr.exposure import load_hierarchy
+    except ImportError:
+        return None
+    h = load_hierarchy(scenario)
+    out = []
+    for i in range(len(h)):
+        lv = h[i]
+        params = dict(getattr(lv, "parameters", {}) or {})
+        if "floor" in params:
+            params.setdefault("height_m", round(3.2 * float(params["floor"]), 1))
+        out.append({"name": lv.name, **params})
+    return out
+
+
+class PipelineAnalyzer:
+    """Chunks → the shared feature pipeline → the detector; estimates as dicts with the window's quality."""
+
+    def __init__(self, detector: Any, *, model_name: str, window: float = 60.0, hop: float = 10.0,
+                 subject: str = "", session: str = "") -> None:
+        from attunexr.features import FeatureStream
+
+        self.features = FeatureStream(window=window, hop=hop, subject=subject, session=session)
+        self.detector = detector
+        version = str(getattr(detector, "version", "") or "")
+        try:
+            from attunexr.models import load_card
+
+            card_model = load_card(model_name).get("model", {})
+            version = f"{card_model.get('version', version)} ({card_model.get('created', '')})".strip()
+        except Exception:  # noqa: BLE001 - a model folder without a card still runs; the report says "no card"
+            pass
+        self.info = {"model": getattr(detector, "name", model_name) or model_name,
+                     "model_version": version, "model_card": model_name,
+                     "features": f"attunexr.features.FeatureStream(window={window:g}, hop={hop:g})"}
+
+    def feed(self, chunks: list[Chunk], t: float, vitals: dict[str, float | None] | None = None
+             ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for c in chunks:
+            if c.kind == "head_pose":
+                continue
+            rows.extend(self.features.push(c))
+        if not rows:
+            return []
+        df = pd.DataFrame(rows)
+        if "time_in_vr" not in df.columns and "t_end" in df.columns:
+            df["time_in_vr"] = df["t_end"]  # the session clock starts when the patient enters VR
+        out = []
+        for row, est in zip(rows, self.detector.estimate(df), strict=True):
+            quality = {k: _finite(row.get(k)) for k in ("q_cardiac", "q_eda", "q_resp", "q_motion", "quality_ok")}
+            out.append({"t_end": float(est.t_end), "probability": _finite(est.probability),
+                        "lower": _finite(est.lower), "upper": _finite(est.upper), "abstained": bool(est.abstained),
+                        "reason": est.reason, "model": est.model or self.info["model"],
+                        "contributions": {k: float(v) for k, v in sorted(
+                            ((k, v) for k, v in est.contributions.items() if k != "bias"),
+                            key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
+                        "window_quality": quality,
+                        "quality_ok": bool(row.get("quality_ok", True))})
+        return out
+
+
+class ControllerAdapter:
+    """Drive :class:`attunexr.exposure.ExposureController` from the web runner and translate its decisions."""
+
+    def __init__(self, *, levels: int, scenario: str, mode: str, policy: str, bounds: dict[str, Any],
+                 start_level: int, proposal_ttl_s: float, policy_params: dict[str, float] | None = None) -> None:
+        from attunexr.exposure import ControllerBounds, ExposureController, load_hierarchy, make_policy
+
+        hierarchy = load_hierarchy(scenario)
+        self.controller = ExposureController(
+            hierarchy, make_policy(policy, **(policy_params or {})) if mode != "manual" else None, mode,  # type: ignore[arg-type]
+            ControllerBounds(**bounds), proposal_ttl_s=proposal_ttl_s, start_level=start_level)
+        self.ttl = proposal_ttl_s
+        self._last_est_t: float | None = None
+        self._last_suds_t: float | None = None
+        self.info = {"controller": f"attunexr.exposure.ExposureController, mode {mode}, policy {policy}"}
+
+    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
+                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        c = self.controller
+        if estimate is not None and estimate.get("t_end") != self._last_est_t:
+            self._last_est_t = estimate.get("t_end")
+            p = estimate.get("probability")
+            signals_ok = all(quality.get(k) == "good" for k in ("hr", "eda") if k in quality)
+            c.observe_estimate(SimpleNamespace(
+                t_end=t, probability=p if p is not None else math.nan,
+                lower=estimate.get("lower") if estimate.get("lower") is not None else math.nan,
+                upper=estimate.get("upper") if estimate.get("upper") is not None else math.nan,
+                abstained=bool(estimate.get("abstained")) or p is None,
+                contributions=estimate.get("contributions", {}), reason=estimate.get("reason", "")),
+                quality_ok=bool(estimate.get("quality_ok", True)) and signals_ok, t=t)
+        out = []
+        for d in c.tick(t):
+            out.extend(self._translate(d))
+        return out
+
+    def _translate(self, d: Any) -> list[dict[str, Any]]:
+        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in d.reasons)
+        ev = dict(d.evidence or {})
+        est = ev.get("estimate") or {}
+        evidence = {"estimate": {k: est.get(k) for k in ("probability", "lower", "upper", "abstained")},
+                    "contributions": ev.get("contributions", {}), "dwell_s": ev.get("time_at_level_s"),
+                    "trend_per_min": ev.get("trend_per_min"), "quality_ok": ev.get("quality_ok"),
+                    "last_suds": (ev.get("suds") or {}).get("value"), "alerts": ev.get("alerts", [])}
+        base = {"id": d.id, "from_level": d.from_level, "to_level": d.to_level, "reason_code": ",".join(d.reasons),
+                "reason": reason, "evidence": evidence}
+        if d.status == "proposed":
+            return [{"type": "proposal", "expires_after_s": self.ttl, **base}]
+        if d.kind in ("step_up", "step_down") and d.status == "applied" and d.decided_by == "ai":
+            return [{"type": "auto", **base}]
+        if d.kind == "hold":
+            return [{"type": "hold", **base}]
+        if d.kind == "stop" and d.decided_by == "safety":
+            return [{"type": "stop", **base}]
+        return []
+
+    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician", t: float | None = None) -> None:
+        if approved:
+            self.controller.approve(proposal_id, by=actor, t=t)
+        else:
+            self.controller.reject(proposal_id, by=actor, t=t)
+
+    def on_level(self, level: int, t: float, actor: str = "clinician") -> None:
+        if self.controller.level != level and not self.controller.stopped:
+            self.controller.clinician_set_level(level, by=actor if actor != "safety" else "safety", t=t,
+                                                reason="set outside the controller")
+
+    def on_suds(self, t: float, value: float) -> None:
+        self.controller.observe_suds(t, value)
+
+    def on_alert(self, alert: Any) -> None:
+        self.controller.observe_alert(alert)
+
+    def on_pause(self, t: float, actor: str) -> None:
+        if not self.controller.paused and not self.controller.stopped:
+            self.controller.pause(by=actor, t=t)
+
+    def on_resume(self, t: float, actor: str) -> None:
+        if self.controller.paused and not self.controller.stopped:
+            self.controller.resume(by=actor, t=t)
+
+    def on_stop(self, t: float, actor: str) -> None:
+        if not self.controller.stopped:
+            self.controller.stop(by=actor, t=t)
+
+
+class SupervisorAdapter:
+    """Run :class:`attunexr.safety.SafetySupervisor` (default monitors, the plan's thresholds) every second."""
+
+    def __init__(self, safety: dict[str, Any]) -> None:
+        from attunexr.safety import OverloadMonitor, SafetySupervisor, SignalLossMonitor, default_monitors
+
+        # Every monitor runs once per second; the signal-loss monitor runs twice: once per second for gaps in the
+        # streams seen so far, once per feature window for consecutive poor-quality windows.
+        gap_s = float(safety.get("signal_loss_s", 10.0))
+        monitors = [m for m in default_monitors() if not isinstance(m, OverloadMonitor | SignalLossMonitor)]
+        monitors.insert(0, OverloadMonitor(arousal_ceiling=float(safety.get("arousal_ceiling", 0.9)),
+                                           suds_ceiling=float(safety.get("suds_ceiling", 85.0)),
+                                           hr_delta_bpm=float(safety.get("hr_above_baseline_bpm", 40.0)),
+                                           duration_s=float(safety.get("overload_s", 30.0))))
+        monitors.append(SignalLossMonitor(max_gap_s=gap_s, max_poor_windows=1 << 30))
+        self.supervisor = SafetySupervisor(monitors)
+        self.window_supervisor = SafetySupervisor([SignalLossMonitor()])
+        self._last_window: float | None = None
+        self.info = {"safety": "attunexr.safety.SafetySupervisor (" +
+                     ", ".join(type(m).__name__ for m in monitors) + ")"}
+        self._hr_base: list[float] = []
+        self._suds: tuple[float, float] | None = None
+        self.raw_alerts: list[Any] = []
+
+    def check(self, t: float, vitals: dict[str, float | None], quality: dict[str, str],
+              estimate: dict[str, Any] | None, suds: float | None, last_sample_t: dict[str, float] | None = None
+              ) -> list[dict[str, Any]]:
+        from attunexr.safety import SafetyObservation
+
+        hr = vitals.get("hr")
+        if hr is not None and t < 60.0:
+            self._hr_base.append(hr)
+        if suds is not None:
+            self._suds = (t, suds)
+        est = estimate or {}
+        window_ok = bool(est.get("quality_ok", True))
+        obs = SafetyObservation(
+            t=t, arousal=est.get("probability"), arousal_lower=est.get("lower"),
+            abstained=bool(est.get("abstained", True)), quality_ok=window_ok,
+            suds=self._suds[1] if self._suds else None, suds_t=self._suds[0] if self._suds else None,
+            hr=hr, hr_baseline=sum(self._hr_base) / len(self._hr_base) if len(self._hr_base) >= 30 else None,
+            last_sample_t=dict(last_sample_t or {}))
+        alerts = self.supervisor.update(obs)
+        if estimate is not None and estimate.get("t_end") != self._last_window:
+            self._last_window = estimate.get("t_end")
+            alerts += self.window_supervisor.update(SafetyObservation(t=t, quality_ok=window_ok))
+        self.raw_alerts.extend(alerts)
+        return [{"monitor": a.monitor, "severity": "high" if a.severity == "critical" else a.severity,
+                 "action": str(getattr(a.action, "value", a.action)), "message": a.message,
+                 "evidence": {k: _finite(v) if isinstance(v, int | float) else v for k, v in a.evidence.items()},
+                 "requires_clinician": a.requires_clinician, "_alert": a} for a in alerts]

@@ -1,0 +1,500 @@
+"""The processing chain behind one live session, split into swappable parts.
+
+:class:`SessionEngine` composes a *source* (virtual patient or replay, one second at a time), a
+:class:`VitalsTracker` (the values and signal-quality badges the dashboard shows), an *analyzer* (features →
+detector → estimates), a *controller* (proposals or automatic steps within the clinician's bounds) and *safety*
+monitors. :mod:`attunexr.web._live_bridge` builds engines from the project's real components; the classes here are
+the web app's own parts used when a component is not installed: replay of a real recording, a transparent
+baseline-normalised arousal index, a rule-based proposer and basic monitors. Each says so in ``engine.info``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from attunexr.recording import Chunk, Recording
+
+__all__ = [
+    "BaselineArousalIndex",
+    "ClientSource",
+    "EngineOutput",
+    "ReplaySource",
+    "RuleProposer",
+    "SessionEngine",
+    "VitalsTracker",
+    "default_levels",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def default_levels(scenario: str) -> list[dict[str, Any]]:
+    """The built-in exposure hierarchy of a scenario (used when :mod:`attunexr.exposure` gives none).
+
+    Heights: floors of a glass-walled balcony; spiders: distance, size, movement, count; public speaking: audience
+    size, attention and reactions. Level 0 is always the least demanding.
+    """
+    if scenario == "heights":
+        floors = [1, 2, 4, 6, 10, 15, 20, 30]
+        return [
+            {"name": f"floor {f}", "floor": f, "height_m": round(3.2 * (f - 1), 1),
+             "railing_distance_m": round(max(0.2, 2.0 - 0.25 * i), 2), "glass_floor": i >= 6}
+            for i, f in enumerate(floors)
+        ]
+    if scenario == "spiders":
+        spiders = [(4.0, 0.3, "still", 1), (3.0, 0.5, "still", 1), (2.0, 0.7, "crawl", 1), (1.5, 1.0, "crawl", 2),
+                 (1.0, 1.2, "crawl", 3), (0.6, 1.5, "scurry", 3), (0.3, 1.8, "scurry", 5)]
+        return [{"name": f"{c} spider{'s' if c > 1 else ''} at {d:g} m ({m})", "distance_m": d, "size": s,
+                 "movement": m, "count": c} for d, s, m, c in spiders]
+    if scenario == "public_speaking":
+        audiences = [(0, "none", "none"), (3, "attentive", "neutral"), (8, "attentive", "neutral"),
+                 (15, "mixed", "neutral"), (30, "mixed", "some bored"), (60, "distracted", "critical")]
+        return [{"name": f"audience of {n}" if n else "empty room", "audience": n, "attention": a,
+                 "reactions": r} for n, a, r in audiences]
+    from attunexr.errors import ConfigurationError
+
+    raise ConfigurationError(f"unknown scenario {scenario!r}; choose heights, spiders or public_speaking")
+
+
+@dataclass
+class EngineOutput:
+    """What one second of signals produced."""
+
+    vitals: dict[str, float | None]
+    quality: dict[str, str]
+    estimates: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    suds_prompts: list[str] = field(default_factory=list)
+
+
+class ChunkSource(Protocol):
+    info: dict[str, Any]
+
+    def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None: ...
+
+    def head_pose(self, t: float, values: list[float]) -> None: ...
+
+
+class Analyzer(Protocol):
+    info: dict[str, Any]
+
+    def feed(self, chunks: list[Chunk], t: float, vitals: dict[str, float | None] | None = ...
+             ) -> list[dict[str, Any]]: ...
+
+
+class Controller(Protocol):
+    info: dict[str, Any]
+
+    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
+                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def on_decision(self, proposal_id: str, approved: bool, actor: str = ..., t: float | None = ...) -> None: ...
+
+    def on_level(self, level: int, t: float, actor: str = ...) -> None: ...
+
+
+class SafetyMonitors(Protocol):
+    info: dict[str, Any]
+
+    def check(self, t: float, vitals: dict[str, float | None], quality: dict[str, str],
+              estimate: dict[str, Any] | None, suds: float | None,
+              last_sample_t: dict[str, float] | None = ...) -> list[dict[str, Any]]: ...
+
+
+class ReplaySource:
+    """Replays a real :class:`Recording` one second at a time on the session clock (exposure does not change it)."""
+
+    def __init__(self, recording: Recording, *, offset_s: float = 0.0) -> None:
+        self.recording = recording
+        self.t0 = recording.t_start + offset_s
+        self.t_end = recording.t_end
+        self.info = {"source": f"replay {recording.meta.dataset}:{recording.meta.subject}",
+                     "source_kind": "replay"}
+
+    def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
+        a, b = self.t0 + t, self.t0 + t + 1.0
+        if a >= self.t_end:
+            return None
+        out = []
+        for s in self.recording.streams.values():
+            i0, i1 = np.searchsorted(s.timestamps, [a, b], side="left")
+            if i1 > i0:
+                out.append(Chunk(s.name, s.kind, s.timestamps[i0:i1] - self.t0, s.values[i0:i1], s.rate))
+        return out
+
+    def head_pose(self, t: float, values: list[float]) -> None:
+        return None
+
+
+class ClientSource:
+    """Signals sent by the VR client or a sensor bridge over the VR-client protocol (``samples`` messages).
+
+    Chunks arrive on the client's clock; the first one fixes the offset to the session clock, so later chunks keep
+    their relative timing. Each second the session takes what arrived; when nothing arrives the streams show as
+    lost (quality), never as zeros.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Chunk] = []
+        self._offset: float | None = None
+        self._now = 0.0
+        self.info = {"source": "VR client / sensor samples (live)", "source_kind": "client"}
+
+    def push(self, chunk: Chunk) -> None:
+        if self._offset is None:
+            self._offset = chunk.t_first - self._now
+        self._pending.append(Chunk(chunk.stream, chunk.kind, chunk.timestamps - self._offset, chunk.values,
+                                   chunk.rate, chunk.received_at))
+
+    def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
+        self._now = t
+        out, self._pending = self._pending, []
+        return out
+
+    def head_pose(self, t: float, values: list[float]) -> None:
+        return None
+
+
+class VitalsTracker:
+    """Per-second heart rate, skin conductance and signal-quality badges for the dashboard.
+
+    Heart rate comes from an ``hr`` stream or from inter-beat intervals; EDA is the mean of the second's samples.
+    A stream is ``good`` when it delivered plausible values within the last 3 s, ``poor`` when values are out of
+    physiological range (HR outside 30–220 bpm, EDA below 0.01 µS, a typical E4 contact-loss floor), ``lost``
+    otherwise.
+    """
+
+    def __init__(self, beat_window_s: float = 8.0) -> None:
+        self.last_seen: dict[str, float] = {}
+        self.last_ok: dict[str, bool] = {}
+        self.hr: float | None = None
+        self.eda: float | None = None
+        self.beat_window_s = beat_window_s
+        self._wave: dict[str, deque[tuple[np.ndarray, np.ndarray, float]]] = {"ecg": deque(), "ppg": deque()}
+        self._has_hr_stream = False
+
+    def _hr_from_waveform(self, kind: str) -> float | None:
+        """Heart rate from the last seconds of ECG (or PPG) with the project's beat detector (median RR)."""
+        buf = self._wave[kind]
+        if not buf:
+            return None
+        rate = buf[-1][2]
+        x = np.concatenate([v for _, v, _ in buf])
+        if len(x) < rate * 4:
+            return None
+        try:
+            from attunexr.signals import ecg_peaks, ppg_peaks
+        except ImportError:
+            return None
+        peaks = (ecg_peaks if kind == "ecg" else ppg_peaks)(np.asarray(x, dtype=float), float(rate))
+        if len(peaks) < 3:
+            return None
+        rr = np.diff(peaks) / rate
+        rr = rr[(rr > 0.27) & (rr < 2.0)]
+        return float(60.0 / np.median(rr)) if len(rr) >= 2 else None
+
+    def update(self, chunks: list[Chunk], t: float) -> tuple[dict[str, float | None], dict[str, str]]:
+        for c in chunks:
+            if len(c) == 0:
+                continue
+            v = c.values if c.values.ndim == 1 else c.values[:, 0]
+            if c.kind == "hr":
+                self._has_hr_stream = True
+                self.hr = float(np.nanmean(v))
+                self._seen("hr", t, 30 <= self.hr <= 220)
+            elif c.kind == "ibi" and self.hr is None:
+                ibi = float(np.nanmean(v))
+                self.hr = 60.0 / ibi if ibi > 0 else None
+                self._seen("hr", t, self.hr is not None and 30 <= self.hr <= 220)
+            elif c.kind == "eda":
+                self.eda = float(np.nanmean(v))
+                self._seen("eda", t, self.eda >= 0.01)
+            elif c.kind in ("ppg", "ecg", "acc", "temp", "head_pose", "resp"):
+                self._seen(c.kind, t, bool(np.all(np.isfinite(v))))
+                if c.kind in self._wave and c.rate:
+                    buf = self._wave[c.kind]
+                    buf.append((c.timestamps, v, float(c.rate)))
+                    while buf and buf[-1][0][-1] - buf[0][0][0] > self.beat_window_s:
+                        buf.popleft()
+        if not self._has_hr_stream:
+            for kind in ("ecg", "ppg"):
+                if kind in self.last_seen and t - self.last_seen[kind] <= 3.0:
+                    hr = self._hr_from_waveform(kind)
+                    if hr is not None:
+                        self.hr = hr
+                        self._seen("hr", t, 30 <= hr <= 220)
+                    break
+        quality = {}
+        for name in ("hr", "eda", *sorted(k for k in self.last_seen if k not in ("hr", "eda"))):
+            seen = self.last_seen.get(name)
+            if seen is None or t - seen > 3.0:
+                quality[name] = "lost"
+            else:
+                quality[name] = "good" if self.last_ok.get(name, False) else "poor"
+        vit = {"hr": self.hr if quality["hr"] != "lost" else None,
+               "eda": self.eda if quality["eda"] != "lost" else None}
+        return vit, quality
+
+    def _seen(self, name: str, t: float, ok: bool) -> None:
+        self.last_seen[name] = t
+        self.last_ok[name] = ok
+
+
+class BaselineArousalIndex:
+    """Transparent fallback arousal index used only when no trained detector is installed.
+
+    Every ``hop`` seconds, the mean per-second HR and EDA (from :class:`VitalsTracker`) of the last ``window``
+    seconds are z-scored against the session's
+    first ``window`` seconds (the person's own baseline, as in personalised reference ranges; Iqbal et al., Sensors
+    2022) and mapped through a logistic function; the band is ±1.96 standard errors of the window means. It
+    abstains before the baseline is complete and when a signal is poor or lost. Unvalidated: the report says so.
+    """
+
+    def __init__(self, window: float = 60.0, hop: float = 10.0) -> None:
+        self.window, self.hop = window, hop
+        self.hr: deque[tuple[float, float]] = deque()
+        self.eda: deque[tuple[float, float]] = deque()
+        self.base: dict[str, tuple[float, float]] = {}
+        self.info = {"model": "baseline-zscore-index (fallback, unvalidated)", "model_version": "web-1",
+                     "model_card": None}
+        self._next = window + hop
+
+    def feed(self, chunks: list[Chunk], t: float, vitals: dict[str, float | None] | None = None
+             ) -> list[dict[str, Any]]:
+        for name, buf in (("hr", self.hr), ("eda", self.eda)):
+            value = (vitals or {}).get(name)
+            if value is not None:
+                buf.append((t, float(value)))
+        now = t + 1.0
+        if now < self._next:
+            return []
+        self._next += self.hop
+        if "hr" not in self.base:
+            for name, buf in (("hr", self.hr), ("eda", self.eda)):
+                vals = np.array([x for _, x in buf if _ < self.window])
+                if len(vals) >= 5:
+                    self.base[name] = (float(vals.mean()), float(max(vals.std(), 1e-3)))
+        zs, ses = [], []
+        reason = ""
+        for name, buf in (("hr", self.hr), ("eda", self.eda)):
+            while buf and buf[0][0] < now - self.window:
+                buf.popleft()
+            vals = np.array([x for _, x in buf])
+            if name not in self.base or len(vals) < 5:
+                reason = f"{name}: not enough data"
+                continue
+            mu, sd = self.base[name]
+            zs.append((vals.mean() - mu) / sd)
+            ses.append(vals.std() / sd / math.sqrt(len(vals)))
+        est: dict[str, Any] = {"t_end": now, "model": self.info["model"], "contributions": {}}
+        if len(zs) < 2:
+            return [{**est, "probability": None, "lower": None, "upper": None, "abstained": True,
+                     "reason": reason or "baseline incomplete"}]
+        z = float(np.mean(zs))
+        se = float(np.sqrt(np.sum(np.square(ses))) / len(ses))
+
+        def sig(x: float) -> float:
+            return 1.0 / (1.0 + math.exp(-x))
+
+        return [{**est, "probability": sig(z), "lower": sig(z - 1.96 * se), "upper": sig(z + 1.96 * se),
+                 "abstained": False, "reason": "",
+                 "contributions": {"hr_z": float(zs[0]) / 2, "eda_z": float(zs[1]) / 2}}]
+
+
+class RuleProposer:
+    """Fallback exposure controller with the clinician's bounds (used when :mod:`attunexr.exposure` is absent).
+
+    Proposes one step up after ``min_dwell_s`` at a level when arousal is confidently below the therapeutic window's
+    top (upper band < ``window[1]``) and every signal is good; proposes one step down when arousal is above the
+    window. Never proposes escalation while a signal is poor or lost or the estimate abstains. In ``auto`` mode it
+    applies its steps itself; in ``manual`` mode it stays silent.
+    """
+
+    def __init__(self, *, mode: str, max_level: int, min_dwell_s: float, window: tuple[float, float],
+                 max_step: int = 1, expires_after_s: float = 120.0) -> None:
+        self.mode, self.max_level, self.min_dwell_s = mode, max_level, min_dwell_s
+        self.window, self.max_step, self.expires_after_s = window, max_step, expires_after_s
+        self._ids = itertools.count(1)
+        self.info = {"controller": f"rule proposer (web fallback), mode {mode}"}
+        self._last_est_t: float | None = None
+
+    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
+                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.mode == "manual" or estimate is None or estimate.get("t_end") == self._last_est_t:
+            return []
+        self._last_est_t = estimate.get("t_end")
+        poor = [k for k in ("hr", "eda") if quality.get(k) != "good"]
+        evidence = {"estimate": {k: estimate.get(k) for k in ("probability", "lower", "upper", "abstained",
+                                                                "model")},
+                    "quality": quality, "dwell_s": t - level_since,
+                    "contributions": estimate.get("contributions", {}),
+                    "last_suds": suds[-1]["value"] if suds else None}
+        p = estimate.get("probability")
+        action: dict[str, Any] | None = None
+        if not estimate.get("abstained") and p is not None and p > self.window[1] and level > 0:
+            action = {"to_level": level - 1, "reason_code": "above_window",
+                      "reason": f"arousal {p:.2f} above the therapeutic window top {self.window[1]:.2f}"}
+        elif (not poor and not estimate.get("abstained") and p is not None and level < self.max_level
+              and t - level_since >= self.min_dwell_s and estimate["upper"] < self.window[1]):
+            action = {"to_level": min(level + self.max_step, self.max_level), "reason_code": "habituated",
+                      "reason": (f"arousal {p:.2f} (band up to {estimate['upper']:.2f}) below the window top "
+                                 f"{self.window[1]:.2f} after {t - level_since:.0f} s at this level; signals good")}
+        if action is None:
+            return []
+        action["evidence"] = evidence
+        action["from_level"] = level
+        if self.mode == "auto":
+            return [{"type": "auto", **action}]
+        return [{"type": "proposal", "id": f"p{next(self._ids)}", "expires_after_s": self.expires_after_s,
+                 **action}]
+
+    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician", t: float | None = None) -> None:
+        return None
+
+    def on_level(self, level: int, t: float, actor: str = "clinician") -> None:
+        return None
+
+
+class BasicMonitors:
+    """Fallback safety monitors: overload (arousal above a ceiling for a time; SUDS at or above a ceiling) and
+    signal loss (HR or EDA lost for longer than a limit). Used when :mod:`attunexr.safety` is absent."""
+
+    def __init__(self, *, arousal_ceiling: float = 0.9, overload_s: float = 30.0, suds_ceiling: float = 85.0,
+                 signal_loss_s: float = 10.0) -> None:
+        self.arousal_ceiling, self.overload_s = arousal_ceiling, overload_s
+        self.suds_ceiling, self.signal_loss_s = suds_ceiling, signal_loss_s
+        self._above_since: float | None = None
+        self._lost_since: float | None = None
+        self._raised: set[str] = set()
+        self.info = {"safety": "basic monitors (web fallback)"}
+
+    def check(self, t: float, vitals: dict[str, float | None], quality: dict[str, str],
+              estimate: dict[str, Any] | None, suds: float | None,
+              last_sample_t: dict[str, float] | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        p = None if estimate is None or estimate.get("abstained") else estimate.get("probability")
+        if p is not None and p > self.arousal_ceiling:
+            self._above_since = t if self._above_since is None else self._above_since
+            if t - self._above_since >= self.overload_s and "overload" not in self._raised:
+                self._raised.add("overload")
+                out.append({"monitor": "overload", "severity": "high", "action": "de_escalate",
+                            "message": f"arousal above {self.arousal_ceiling:.2f} for {self.overload_s:.0f} s"})
+        else:
+            self._above_since = None
+            self._raised.discard("overload")
+        if suds is not None and suds >= self.suds_ceiling:
+            out.append({"monitor": "overload", "severity": "high", "action": "de_escalate",
+                        "message": f"SUDS {suds:.0f} at or above {self.suds_ceiling:.0f}"})
+        lost = [k for k in ("hr", "eda") if quality.get(k) == "lost"]
+        if lost:
+            self._lost_since = t if self._lost_since is None else self._lost_since
+            if t - self._lost_since >= self.signal_loss_s and "signal_loss" not in self._raised:
+                self._raised.add("signal_loss")
+                out.append({"monitor": "signal_loss", "severity": "medium", "action": "block_escalation",
+                            "message": f"{', '.join(lost)} lost for {self.signal_loss_s:.0f} s"})
+        else:
+            self._lost_since = None
+            self._raised.discard("signal_loss")
+        return out
+
+
+class SessionEngine:
+    """Source + vitals + analyzer + controller + safety for one session, with the plan's hierarchy and bounds."""
+
+    def __init__(self, *, scenario: str, levels: list[dict[str, Any]], source: ChunkSource, analyzer: Analyzer,
+                 controller: Controller, safety: SafetyMonitors, start_level: int = 0, max_level: int | None = None,
+                 session_length_s: float | None = None, suds_every_s: float | None = 120.0) -> None:
+        self.scenario = scenario
+        self.levels = levels
+        self.source, self.analyzer, self.controller, self.safety = source, analyzer, controller, safety
+        self.vitals = VitalsTracker()
+        self.min_level = 0
+        self.max_level = len(levels) - 1 if max_level is None else min(max_level, len(levels) - 1)
+        self.start_level = self.clamp_level(start_level)
+        self.session_length_s = session_length_s
+        self.suds_every_s = suds_every_s
+        self._next_suds = suds_every_s
+        self._new_suds: float | None = None
+        self._last_estimate: dict[str, Any] | None = None
+        self.info: dict[str, Any] = {"scenario": scenario, **source.info, **analyzer.info, **controller.info,
+                                     **safety.info}
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def clamp_level(self, level: int) -> int:
+        return max(self.min_level, min(int(level), self.max_level))
+
+    def level_name(self, level: int) -> str:
+        return str(self.levels[level]["name"])
+
+    def level_params(self, level: int) -> dict[str, Any]:
+        return {k: v for k, v in self.levels[level].items() if k != "name"}
+
+    def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
+        return self.source.next_second(t, level, paused)
+
+    def feed(self, chunks: list[Chunk], t: float) -> EngineOutput:
+        vitals, quality = self.vitals.update(chunks, t)
+        estimates = self.analyzer.feed(chunks, t, vitals)
+        if estimates:
+            self._last_estimate = estimates[-1]
+        suds, self._new_suds = self._new_suds, None
+        alerts = self.safety.check(t, vitals, quality, self._last_estimate, suds, dict(self.vitals.last_seen))
+        for a in alerts:
+            raw = a.pop("_alert", None)
+            hook = getattr(self.controller, "on_alert", None)
+            if raw is not None and hook is not None:
+                hook(raw)
+        prompts = []
+        if self._next_suds is not None and t >= self._next_suds:
+            prompts.append("scheduled")
+            self._next_suds += self.suds_every_s or 0
+        return EngineOutput(vitals=vitals, quality=quality, estimates=estimates, alerts=alerts,
+                            suds_prompts=prompts)
+
+    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
+                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        actions = self.controller.control(t, level, level_since, estimate, quality, suds)
+        for a in actions:
+            if "to_level" in a:
+                a["to_level"] = self.clamp_level(a["to_level"])
+        return [a for a in actions if a.get("to_level") != level or a["type"] == "alert"]
+
+    def on_decision(self, proposal_id: str, approved: bool, actor: str, t: float) -> None:
+        self.controller.on_decision(proposal_id, approved, actor, t)
+
+    def on_level(self, level: int, t: float, actor: str) -> None:
+        self.controller.on_level(level, t, actor)
+
+    def on_suds(self, t: float, value: float) -> None:
+        self._new_suds = value
+        hook = getattr(self.controller, "on_suds", None)
+        if hook is not None:
+            hook(t, value)
+
+    def on_pause(self, t: float, actor: str) -> None:
+        hook = getattr(self.controller, "on_pause", None)
+        if hook is not None:
+            hook(t, actor)
+
+    def on_resume(self, t: float, actor: str) -> None:
+        hook = getattr(self.controller, "on_resume", None)
+        if hook is not None:
+            hook(t, actor)
+
+    def on_stop(self, t: float, actor: str) -> None:
+        hook = getattr(self.controller, "on_stop", None)
+        if hook is not None:
+            hook(t, actor)
+
+    def head_pose(self, t: float, values: list[float]) -> None:
+        self.source.head_pose(t, values)

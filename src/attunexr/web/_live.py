@@ -1,0 +1,512 @@
+"""The live session as the web app sees it: an object driven through a small interface.
+
+:class:`LiveSessionRunner` owns one running session. It pulls one second of signals at a time from its
+:class:`~attunexr.web._engine.SessionEngine` (virtual patient or real replay, the feature pipeline, the detector,
+the exposure controller and the safety monitors), publishes updates to subscribers (dashboards, VR clients,
+benchmarks) through bounded queues that drop the oldest update for a slow reader, and records the timeline in the
+store. A clinician drives it with :meth:`approve`, :meth:`reject`, :meth:`set_level`, :meth:`pause`,
+:meth:`resume`, :meth:`stop` and :meth:`add_note`; VR clients speak the published protocol through
+:mod:`attunexr.web._vr_protocol` (commands out, acknowledgements, SUDS events and head pose in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attunexr.errors import ProtocolError, SafetyError
+from attunexr.recording import Chunk
+from attunexr.web._engine import SessionEngine
+
+__all__ = ["LiveRegistry", "LiveSessionRunner", "Subscriber"]
+
+logger = logging.getLogger(__name__)
+
+RecordFn = Callable[[list[tuple[str, float, str, dict[str, Any]]]], None]
+PROTOCOL_VERSION = 1
+
+
+class Subscriber:
+    """A bounded queue of updates for one reader; when full, the oldest update is dropped (never blocks)."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def put(self, update: dict[str, Any]) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(update)
+                return
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+                    self.dropped += 1
+
+    async def get(self) -> dict[str, Any]:
+        return await self.queue.get()
+
+
+@dataclass
+class _History:
+    n: int = 900
+    t: deque[float] = field(default_factory=lambda: deque(maxlen=900))
+    hr: deque[float | None] = field(default_factory=lambda: deque(maxlen=900))
+    eda: deque[float | None] = field(default_factory=lambda: deque(maxlen=900))
+    level: deque[int] = field(default_factory=lambda: deque(maxlen=900))
+    est_t: deque[float] = field(default_factory=lambda: deque(maxlen=300))
+    arousal: deque[float | None] = field(default_factory=lambda: deque(maxlen=300))
+    lower: deque[float | None] = field(default_factory=lambda: deque(maxlen=300))
+    upper: deque[float | None] = field(default_factory=lambda: deque(maxlen=300))
+
+
+class LiveSessionRunner:
+    """One live session: source → pipeline → controller/safety → subscribers and store.
+
+    Parameters
+    ----------
+    session_id
+        Store id of the therapy session.
+    engine
+        The processing chain (see :mod:`attunexr.web._live_bridge`).
+    record
+        Called with batches of ``(kind, t, actor, payload)`` events to store (once per second of session time).
+    speed
+        Session seconds per wall-clock second (1.0 = real time; demos and tests may run faster).
+    """
+
+    def __init__(self, session_id: int, engine: SessionEngine, record: RecordFn, *, speed: float = 1.0,
+                 recorder: Any | None = None) -> None:
+        self.session_id = session_id
+        self.engine = engine
+        self._record = record
+        self.recorder = recorder  # attunexr.session.SessionRecorder: encrypted append-only log of everything
+        self.speed = float(speed)
+        self.state = "ready"
+        self.t = 0.0
+        self.level = engine.start_level
+        self.level_since = 0.0
+        self.paused_by: str | None = None
+        self.proposals: dict[str, dict[str, Any]] = {}
+        self.alerts: list[dict[str, Any]] = []
+        self.suds: list[dict[str, Any]] = []
+        self.notes: list[dict[str, Any]] = []
+        self.last_estimate: dict[str, Any] | None = None
+        self.quality: dict[str, str] = {}
+        self.vitals: dict[str, float | None] = {"hr": None, "eda": None}
+        self.history = _History()
+        self._subs: set[Subscriber] = set()
+        self._vr_outboxes: set[Any] = set()  # attunexr.session.Subscription of connected VR clients
+        self._pending: list[tuple[str, float, str, dict[str, Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._seq = 0
+        self._acks: dict[str, float] = {}
+        self.vr_clients = 0
+        self.head_pose: dict[str, Any] | None = None
+        self._virtual_suds_due: float | None = None
+        self.finished = asyncio.Event()
+
+    # ---------------------------------------------------------------- subscriptions
+    def subscribe(self) -> Subscriber:
+        """A new subscriber to every update (dashboards, benchmarks)."""
+        sub = Subscriber()
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subs.discard(sub)
+
+    def add_vr_outbox(self, outbox: Any) -> None:
+        """A VR client joined: bring it to the current state with commands, then keep it informed."""
+        self._vr_outboxes.add(outbox)
+        self.vr_clients = len(self._vr_outboxes)
+        self._publish({"type": "vr_client", "connected": self.vr_clients})
+        params = {"level": self.level, "name": self.engine.level_name(self.level),
+                  "params": self.engine.level_params(self.level), "scenario": self.engine.scenario,
+                  "reason": "join"}
+        outbox.offer("command", self._command_message("set_level", params))
+        if self.state == "paused":
+            outbox.offer("command", self._command_message("pause", {"reason": "join"}))
+        elif self.state in ("stopped", "finished"):
+            outbox.offer("command", self._command_message("end", {"reason": "join"}))
+
+    def remove_vr_outbox(self, outbox: Any) -> None:
+        self._vr_outboxes.discard(outbox)
+        self.vr_clients = len(self._vr_outboxes)
+        self._publish({"type": "vr_client", "connected": self.vr_clients})
+
+    def _publish(self, update: dict[str, Any]) -> None:
+        update.setdefault("session", self.session_id)
+        update.setdefault("t", round(self.t, 3))
+        update["sent_at"] = time.time()
+        for sub in list(self._subs):
+            sub.put(update)
+
+    def _command_message(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._seq += 1
+        cid = f"c{self._seq}"
+        self._acks[cid] = time.time()
+        return {"v": PROTOCOL_VERSION, "type": "command", "id": cid, "command": command, **params}
+
+    def _command(self, command: str, **params: Any) -> dict[str, Any]:
+        """Send a protocol command to every VR client (never dropped) and show it on the dashboard."""
+        msg = self._command_message(command, params)
+        for outbox in list(self._vr_outboxes):
+            outbox.offer("command", msg)
+        self._publish({"type": "command", "command": command, "command_id": msg["id"], **params})
+        self._event("command", "system", {"command": command, "id": msg["id"], **params})
+        return msg
+
+    def _event(self, kind: str, actor: str, payload: dict[str, Any]) -> None:
+        self._pending.append((kind, self.t, actor, payload))
+        if self.recorder is not None and not self.recorder.closed:
+            self.recorder.append_record(kind, {"actor": actor, **payload}, t=self.t)
+
+    def _flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                self._record(batch)
+            except Exception:  # noqa: BLE001 - a store hiccup must not stop a live session; it is logged
+                logger.exception("session %s: could not store %d events", self.session_id, len(batch))
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Start streaming (idempotent)."""
+        if self._task is not None:
+            return
+        self.state = "running"
+        self._event("level", "system", {"level": self.level, "name": self.engine.level_name(self.level),
+                                        "reason": "session start"})
+        self._event("info", "system", self.engine.info)
+        self._command("set_level", level=self.level, name=self.engine.level_name(self.level),
+                      params=self.engine.level_params(self.level), scenario=self.engine.scenario)
+        self._task = asyncio.create_task(self._run(), name=f"live-session-{self.session_id}")
+
+    async def _run(self) -> None:
+        step = 1.0
+        next_wall = time.perf_counter()
+        try:
+            while self.state in ("running", "paused"):
+                chunks = await asyncio.to_thread(self.engine.next_second, self.t, self.level,
+                                                 self.state == "paused")
+                if chunks is None:
+                    self._finish("finished", "system", "source ended")
+                    break
+                self.push_chunks(chunks)
+                self.t += step
+                if self.engine.session_length_s and self.t >= self.engine.session_length_s:
+                    self._finish("finished", "system", "planned session length reached")
+                    break
+                self._flush()
+                next_wall += step / self.speed
+                delay = next_wall - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    next_wall = time.perf_counter()
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the session must end visibly, never hang
+            logger.exception("session %s failed", self.session_id)
+            self._raise_alert({"monitor": "runtime", "severity": "high", "action": "end",
+                               "message": f"session pipeline failed: {err}"})
+            self._finish("stopped", "system", f"pipeline error: {err}")
+        finally:
+            self._flush()
+
+    def push_chunks(self, chunks: list[Chunk]) -> None:
+        """Feed chunks through the pipeline and publish what follows (vitals, estimates, proposals, alerts)."""
+        if self.recorder is not None and not self.recorder.closed:
+            for c in chunks:
+                self.recorder.append_chunk(c)
+        out = self.engine.feed(chunks, self.t)
+        self.vitals.update(out.vitals)
+        self.quality = out.quality
+        h = self.history
+        h.t.append(self.t)
+        h.hr.append(out.vitals.get("hr"))
+        h.eda.append(out.vitals.get("eda"))
+        h.level.append(self.level)
+        self._publish({"type": "vitals", "hr": out.vitals.get("hr"), "eda": out.vitals.get("eda"),
+                       "quality": out.quality, "level": self.level, "state": self.state})
+        self._event("vitals", "system", {"hr": out.vitals.get("hr"), "eda": out.vitals.get("eda"),
+                                         "quality": out.quality, "level": self.level})
+        for est in out.estimates:
+            self.last_estimate = est
+            h.est_t.append(self.t)
+            h.arousal.append(None if est["abstained"] else est["probability"])
+            h.lower.append(None if est["abstained"] else est["lower"])
+            h.upper.append(None if est["abstained"] else est["upper"])
+            self._publish({"type": "estimate", **est})
+            for outbox in list(self._vr_outboxes):
+                outbox.offer("estimate", {"v": PROTOCOL_VERSION, "type": "estimate", "t": est.get("t_end"),
+                                          **{k: est.get(k) for k in ("probability", "lower", "upper", "abstained",
+                                                                      "reason", "model")}})
+            self._event("estimate", est.get("model", "model"), est)
+        for alert in out.alerts:
+            self._raise_alert(alert)
+        for sp in out.suds_prompts:
+            self.prompt_suds(f"schedule ({sp})")
+        if self._virtual_suds_due is not None and self.t >= self._virtual_suds_due:
+            self._virtual_suds_due = None
+            answer = self.engine.source.answer_suds(self.t)  # type: ignore[attr-defined]
+            if answer is None:
+                self._event("suds_unanswered", "patient", {})
+            else:
+                self.record_suds(answer, "patient (virtual)")
+        if self.state == "running":
+            for action in self.engine.control(self.t, self.level, self.level_since, self.last_estimate,
+                                              self.quality, self.suds):
+                self._controller_action(action)
+        self._expire_proposals()
+
+    def _controller_action(self, action: dict[str, Any]) -> None:
+        kind = action["type"]
+        if kind == "proposal":
+            if any(p["status"] == "pending" for p in self.proposals.values()):
+                return
+            prop = {**action, "status": "pending", "created_t": self.t}
+            self.proposals[prop["id"]] = prop
+            self._publish({"type": "proposal", **prop})
+            self._event("proposal", "controller", prop)
+        elif kind == "auto":
+            self._change_level(int(action["to_level"]), "controller (auto)", action.get("reason", ""),
+                               action.get("evidence", {}))
+        elif kind == "alert":
+            self._raise_alert(action)
+        elif kind == "hold":
+            self._publish({"type": "hold", **action})
+            self._event("hold", "controller", action)
+        elif kind == "stop":
+            self._finish("finished", "controller", action.get("reason", "session end"))
+
+    def _expire_proposals(self) -> None:
+        for prop in self.proposals.values():
+            if prop["status"] == "pending" and self.t - prop["created_t"] > prop.get("expires_after_s", 120.0):
+                prop["status"] = "expired"
+                self._publish({"type": "proposal_status", "id": prop["id"], "status": "expired"})
+                self._event("decision", "system", {"proposal": prop["id"], "decision": "expired"})
+
+    def _raise_alert(self, alert: dict[str, Any]) -> None:
+        alert = {**alert, "t": self.t}
+        self.alerts.append(alert)
+        self._publish({"type": "alert", **alert})
+        self._event("alert", alert.get("monitor", "safety"), alert)
+        action = alert.get("action", "alert")
+        if action == "de_escalate" and self.level > self.engine.min_level:
+            self._change_level(self.level - 1, "safety", alert.get("message", ""), {"alert": alert})
+        elif action == "pause" and self.state == "running":
+            self._pause("safety")
+        elif action == "end" and self.state in ("running", "paused"):
+            self._finish("stopped", "safety", alert.get("message", ""))
+
+    def _change_level(self, level: int, actor: str, reason: str, evidence: dict[str, Any]) -> None:
+        level = self.engine.clamp_level(level)
+        if level == self.level:
+            return
+        old = self.level
+        self.engine.on_level(level, self.t, actor)  # the controller may refuse (bounds): nothing changes then
+        self.level, self.level_since = level, self.t
+        for prop in self.proposals.values():  # a proposal made for another level no longer applies
+            if prop["status"] == "pending":
+                prop["status"] = "superseded"
+                self._publish({"type": "proposal_status", "id": prop["id"], "status": "superseded"})
+                self._event("decision", "system", {"proposal": prop["id"], "decision": "superseded"})
+        payload = {"level": level, "from": old, "name": self.engine.level_name(level), "reason": reason,
+                   "evidence": evidence}
+        self._publish({"type": "level", **payload, "by": actor})
+        self._event("level", actor, payload)
+        self._command("set_level", level=level, name=self.engine.level_name(level),
+                      params=self.engine.level_params(level), scenario=self.engine.scenario)
+
+    # ---------------------------------------------------------------- clinician actions
+    def _pending_proposal(self, proposal_id: str) -> dict[str, Any]:
+        prop = self.proposals.get(proposal_id)
+        if prop is None:
+            raise ProtocolError(f"session {self.session_id} has no proposal {proposal_id!r}")
+        if prop["status"] != "pending":
+            raise SafetyError(f"proposal {proposal_id} is already {prop['status']}; only pending proposals count")
+        return prop
+
+    def approve(self, proposal_id: str, actor: str) -> dict[str, Any]:
+        """Approve a pending proposal: the level changes now (within bounds)."""
+        prop = self._pending_proposal(proposal_id)
+        if self.state != "running":
+            raise SafetyError(f"session is {self.state}; resume it before approving a level change")
+        self.engine.on_decision(proposal_id, True, actor, self.t)
+        prop["status"] = "approved"
+        prop["decided_by"] = actor
+        self._publish({"type": "proposal_status", "id": proposal_id, "status": "approved", "by": actor})
+        self._event("decision", actor, {"proposal": proposal_id, "decision": "approved",
+                                        "to_level": prop["to_level"]})
+        self._change_level(int(prop["to_level"]), actor, f"approved proposal: {prop.get('reason', '')}",
+                           prop.get("evidence", {}))
+        self._flush()
+        return prop
+
+    def reject(self, proposal_id: str, actor: str, reason: str = "") -> dict[str, Any]:
+        """Reject a pending proposal; the level stays."""
+        prop = self._pending_proposal(proposal_id)
+        self.engine.on_decision(proposal_id, False, actor, self.t)
+        prop["status"] = "rejected"
+        prop["decided_by"] = actor
+        self._publish({"type": "proposal_status", "id": proposal_id, "status": "rejected", "by": actor})
+        self._event("decision", actor, {"proposal": proposal_id, "decision": "rejected", "reason": reason})
+        self._flush()
+        return prop
+
+    def set_level(self, level: int, actor: str, reason: str = "clinician choice") -> None:
+        """Set the level directly (clinician), clamped to the plan's bounds."""
+        if self.state != "running":
+            raise SafetyError(f"session is {self.state}; resume it before changing the level")
+        self._change_level(level, actor, reason, {})
+        self._flush()
+
+    def _pause(self, actor: str) -> None:
+        self.state = "paused"
+        self.paused_by = actor
+        self.engine.on_pause(self.t, actor)
+        self._publish({"type": "state", "state": "paused", "by": actor})
+        self._event("pause", actor, {})
+        self._command("pause")
+
+    def pause(self, actor: str) -> None:
+        """Pause: the VR client shows its safe scene; no level change happens until resume. Always allowed."""
+        if self.state == "running":
+            self._pause(actor)
+            self._flush()
+
+    def resume(self, actor: str) -> None:
+        if self.state == "paused":
+            self.engine.on_resume(self.t, actor)
+            self.state = "running"
+            self.level_since = self.t
+            self._publish({"type": "state", "state": "running", "by": actor})
+            self._event("resume", actor, {})
+            self._command("resume")
+            self._flush()
+
+    def _finish(self, state: str, actor: str, reason: str) -> None:
+        if self.state in ("stopped", "finished"):
+            return
+        self.state = state
+        self.engine.on_stop(self.t, actor)
+        self._publish({"type": "state", "state": state, "by": actor, "reason": reason})
+        self._event("end", actor, {"state": state, "reason": reason})
+        self._command("end", reason=reason)
+        for outbox in list(self._vr_outboxes):
+            outbox.offer("end", {"v": PROTOCOL_VERSION, "type": "end", "session_id": str(self.session_id)})
+        self._flush()
+        self.finished.set()
+
+    async def stop(self, actor: str, reason: str = "stopped by clinician") -> None:
+        """Stop now from any state; the VR client ends the scene. Always allowed."""
+        self._finish("stopped", actor, reason)
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def add_note(self, text: str, actor: str) -> dict[str, Any]:
+        note = {"text": text, "by": actor, "t": self.t}
+        self.notes.append(note)
+        self._publish({"type": "note", **note})
+        self._event("note", actor, {"text": text})
+        self._flush()
+        return note
+
+    def prompt_suds(self, actor: str) -> None:
+        """Ask the patient for a SUDS rating in VR (a virtual patient answers a few seconds later)."""
+        self._command("prompt_suds", reason=f"asked by {actor}")
+        if hasattr(self.engine.source, "answer_suds") and self._virtual_suds_due is None:
+            self._virtual_suds_due = self.t + 5.0
+
+    # ---------------------------------------------------------------- VR client (attunexr.session protocol)
+    def vr_ack(self, command_id: str, status: str, detail: str = "") -> None:
+        """A VR client acknowledged a command (it took effect, or failed with a reason)."""
+        sent = self._acks.pop(command_id, None)
+        latency = None if sent is None else (time.time() - sent) * 1e3
+        self._publish({"type": "vr_ack", "command_id": command_id, "status": status, "latency_ms": latency})
+        if status != "ok":
+            self._raise_alert({"monitor": "vr_client", "severity": "warning", "action": "alert",
+                               "message": f"VR client could not apply command {command_id}: {detail}"})
+
+    def vr_event(self, label: str, value: float | None) -> None:
+        """A free-text event from the VR client (``scene_loaded``, ``panic_button`` …), stored in the timeline."""
+        self._event("vr_event", "patient", {"label": label, "value": value})
+        self._publish({"type": "vr_event", "label": label, "value": value})
+        if label == "panic_button" and self.state == "running":
+            self._pause("patient (panic button)")
+
+    def client_chunk(self, chunk: Chunk) -> None:
+        """Telemetry from the VR client: head pose is kept for the dashboard; with a ``client`` source every sample
+        enters the pipeline, otherwise samples are only stored in the session log."""
+        if chunk.kind == "head_pose" and len(chunk):
+            vals = [float(v) for v in chunk.values[-1]]
+            self.head_pose = {"position": vals[:3], "orientation": vals[3:7]}
+            self.engine.head_pose(self.t, vals)
+        push = getattr(self.engine.source, "push", None)
+        if push is not None:  # the session's signals come from the client: they enter the pipeline (and the log)
+            push(chunk)
+        elif self.recorder is not None and not self.recorder.closed:
+            self.recorder.append_chunk(chunk)
+
+    def record_suds(self, value: float, actor: str) -> dict[str, Any]:
+        entry = {"value": value, "t": self.t, "level": self.level, "by": actor}
+        self.suds.append(entry)
+        self.engine.on_suds(self.t, value)
+        self._publish({"type": "suds", **entry})
+        self._event("suds", actor, entry)
+        self._flush()
+        return entry
+
+    # ---------------------------------------------------------------- views
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a newly opened dashboard needs to draw the current state."""
+        h = self.history
+        return {
+            "type": "snapshot",
+            "session": self.session_id,
+            "state": self.state,
+            "t": self.t,
+            "scenario": self.engine.scenario,
+            "level": self.level,
+            "level_name": self.engine.level_name(self.level),
+            "levels": [self.engine.level_name(i) for i in range(self.engine.n_levels)],
+            "vitals": self.vitals,
+            "quality": self.quality,
+            "estimate": self.last_estimate,
+            "proposals": [p for p in self.proposals.values() if p["status"] == "pending"],
+            "alerts": self.alerts[-20:],
+            "suds": self.suds[-50:],
+            "notes": self.notes[-50:],
+            "series": {"t": list(h.t), "hr": list(h.hr), "eda": list(h.eda), "level": list(h.level)},
+            "estimates": {"t": list(h.est_t), "p": list(h.arousal), "lo": list(h.lower), "hi": list(h.upper)},
+            "info": self.engine.info,
+            "head_pose": self.head_pose,
+        }
+
+
+class LiveRegistry:
+    """The running sessions of one app, by store id."""
+
+    def __init__(self) -> None:
+        self.runners: dict[int, LiveSessionRunner] = {}
+
+    def get(self, session_id: int) -> LiveSessionRunner | None:
+        return self.runners.get(session_id)
+
+    def add(self, runner: LiveSessionRunner) -> None:
+        self.runners[runner.session_id] = runner
+
+    async def stop_all(self, actor: str = "system") -> None:
+        for runner in list(self.runners.values()):
+            await runner.stop(actor, "server shutting down")

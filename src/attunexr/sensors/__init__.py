@@ -1,0 +1,50 @@
+"""Live sources behind one async interface: LSL, Bluetooth LE heart-rate straps, VR clients, file replay, simulators.
+
+Every source has ``start()``, ``stop()`` and ``chunks()`` (an async iterator of
+:class:`~attunexr.recording.Chunk` on the session clock), so a session can swap one for another and tests can feed
+real byte layouts or real recordings instead of hardware.
+"""
+
+from attunexr.sensors._base import ChunkSource, IteratorSource, QueueSource, Source
+from attunexr.sensors._ble import BleakTransport, BleHeartRateSource, BleTransport, FakeBleTransport
+from attunexr.sensors._ble_parsers import (
+    HEART_RATE_MEASUREMENT_UUID,
+    PMD_CONTROL_UUID,
+    PMD_DATA_UUID,
+    PMD_START_ECG,
+    PMD_STOP_ECG,
+    EcgFrame,
+    HeartRateMeasurement,
+    parse_heart_rate_measurement,
+    parse_pmd_ecg_frame,
+)
+from attunexr.sensors._lsl import LSL_TYPE_KINDS, LSLSource, lsl_clock
+from attunexr.sensors._replay import ReplaySource
+
+#: The simulator hook: any (async) iterable of chunks, e.g. a virtual patient, becomes a source.
+SimulatorSource = IteratorSource
+
+__all__ = [
+    "HEART_RATE_MEASUREMENT_UUID",
+    "LSL_TYPE_KINDS",
+    "PMD_CONTROL_UUID",
+    "PMD_DATA_UUID",
+    "PMD_START_ECG",
+    "PMD_STOP_ECG",
+    "BleHeartRateSource",
+    "BleTransport",
+    "BleakTransport",
+    "ChunkSource",
+    "EcgFrame",
+    "FakeBleTransport",
+    "HeartRateMeasurement",
+    "IteratorSource",
+    "LSLSource",
+    "QueueSource",
+    "ReplaySource",
+    "SimulatorSource",
+    "Source",
+    "lsl_clock",
+    "parse_heart_rate_measurement",
+    "parse_pmd_ecg_frame",
+]

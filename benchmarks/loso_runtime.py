@@ -32,9 +32,13 @@ def _loso(jobs: int, others: bool) -> dict[str, object]:
         "auroc": round(res["metrics"]["auroc"]["value"], 4),
         "auroc_ci": [round(v, 4) for v in res["metrics"]["auroc"]["ci"]],
         "ece": round(res["metrics"]["ece"]["value"], 4),
+        "abstained_fraction": round(res["abstained_fraction"], 4),
+        "auroc_answered": round(res["metrics_answered"]["auroc"]["value"], 4),
+        "selection": res.get("selection", {}).get("times_selected"),
         "n_subjects": res["n_subjects"],
         "n_windows": res["n_windows"],
         "normalizations": [res["normalize"], *res.get("other_normalizations", {})],
+        "timing_total_s": res["timing"]["total_s"],
     }
 
 

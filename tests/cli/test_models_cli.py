@@ -53,7 +53,6 @@ def test_evaluate_loso_json_and_report(tmp_path: Path, stress_predict_dir: Path)
             "S02,S04,S06,S08,S10",
             "--n-boot",
             "100",
-            "--no-other-normalizations",
             "--json",
             str(out),
             "--report",
@@ -68,6 +67,12 @@ def test_evaluate_loso_json_and_report(tmp_path: Path, stress_predict_dir: Path)
     assert res["task"] == "stress" and res["protocol"] == "loso" and res["normalize"] == "baseline"
     assert res["n_subjects"] == 5 and res["dataset"] == "stress-predict"
     assert "features" in res["feature_cache"]
+    # secondary normalizations are opt-in, and the result says so; metrics cover every labelled window
+    assert "other_normalizations" not in res and "--other-normalizations" in res["other_normalizations_note"]
+    assert str(res["n_windows"]) in res["metrics_denominator"]
+    assert res["metrics_answered"]["n_windows"] == round(res["n_windows"] * (1 - res["abstained_fraction"]))
+    assert sum(res["selection"]["times_selected"].values()) == 5
+    assert "features_from_cache" in res["timing"]
     assert "data:image/png;base64," in (tmp_path / "rep" / "report.html").read_text()
 
 

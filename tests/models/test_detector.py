@@ -41,7 +41,7 @@ def test_init_only_stores_parameters(stress_small: pd.DataFrame, stress_y: np.nd
     assert not hasattr(copy, "model_") and copy.get_params() == det.get_params()
 
 
-@pytest.mark.parametrize("model", ["logistic", "lightgbm"])
+@pytest.mark.parametrize("model", ["logistic", "lightgbm", "ensemble", "auto"])
 def test_probabilities_threshold_and_explanations(
     stress_small: pd.DataFrame, stress_y: np.ndarray, model: str
 ) -> None:
@@ -64,10 +64,15 @@ def test_probabilities_threshold_and_explanations(
     assert det.oof_ece_ < det.oof_ece_uncalibrated_
 
 
-def test_live_estimates_equal_offline(stress_small: pd.DataFrame, stress_y: np.ndarray) -> None:
+@pytest.mark.parametrize(("model", "quality_mode"), [("logistic", "row"), ("auto", "groups")])
+def test_live_estimates_equal_offline(
+    stress_small: pd.DataFrame, stress_y: np.ndarray, model: str, quality_mode: str
+) -> None:
     subjects = stress_small["subject"].unique()
     train = stress_small["subject"] != subjects[0]
-    det = ArousalDetector(model="logistic", running=True).fit(stress_small[train], stress_y[train.to_numpy()])
+    det = ArousalDetector(model=model, running=True, quality_mode=quality_mode).fit(
+        stress_small[train], stress_y[train.to_numpy()]
+    )
     held = stress_small[~train].sort_values("t_end")
     offline = det.assess(held)
     det.reset()
@@ -109,6 +114,34 @@ def test_abstains_on_poor_quality(stress_small: pd.DataFrame, stress_y: np.ndarr
     q = det.conformal_.qhat_
     amb = (out["probability"] >= 1 - q) & (out["probability"] <= q)
     assert ((out["reason"] == "uncertain") == (amb & sub["quality_ok"].to_numpy())).all()
+
+
+def test_group_quality_blanks_poor_signals_instead_of_abstaining(
+    stress_small: pd.DataFrame, stress_y: np.ndarray
+) -> None:
+    det = ArousalDetector(quality_mode="groups", model="lightgbm").fit(stress_small, stress_y)
+    sub = stress_small[stress_small["subject"] == stress_small["subject"].iloc[-1]].copy()
+    sub["q_cardiac"], sub["q_eda"] = 0.9, 1.0
+    sub.iloc[5:15, sub.columns.get_loc("q_cardiac")] = 0.1  # poor wrist PPG, good EDA
+    sub.iloc[20:25, sub.columns.get_loc("q_cardiac")] = 0.1
+    sub.iloc[20:25, sub.columns.get_loc("q_eda")] = 0.0  # no usable core signal at all
+    out = det.assess(sub)
+    assert not (out["reason"].iloc[5:15] == "poor_signal_quality").any()
+    assert (out["reason"].iloc[20:25] == "poor_signal_quality").all()
+    assert not (out["reason"].drop(out.index[20:25]) == "poor_signal_quality").any()
+    # the poor group's values are not used: garbage in the cardiac features of those windows changes nothing
+    garbage = sub.copy()
+    garbage.iloc[5:15, garbage.columns.get_loc("hr_mean")] = 250.0
+    garbage.iloc[5:15, garbage.columns.get_loc("rmssd")] = 900.0
+    np.testing.assert_allclose(det.assess(garbage)["probability"], out["probability"], atol=1e-12)
+    # while with good quality the same garbage changes the estimates
+    garbage["q_cardiac"] = 0.9
+    sub["q_cardiac"] = 0.9
+    assert not np.allclose(det.assess(garbage)["probability"], det.assess(sub)["probability"])
+    # "row" mode abstains on every window whose quality_ok is false
+    row = clone(det).set_params(quality_mode="row").fit(stress_small, stress_y)
+    bad = ~sub["quality_ok"].to_numpy(dtype=bool)
+    assert (row.assess(sub)["reason"].to_numpy()[bad] == "poor_signal_quality").all()
 
 
 def test_live_collects_a_baseline_first(stress_small: pd.DataFrame, stress_y: np.ndarray) -> None:

@@ -35,7 +35,7 @@ CONTRACT = {
 
 @pytest.fixture(scope="module")
 def stress_run(stress_small: pd.DataFrame):  # type: ignore[no-untyped-def]
-    return evaluate_loso("stress", table=stress_small, n_boot=100)
+    return evaluate_loso("stress", table=stress_small, n_boot=100, other_normalizations=True)
 
 
 def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
@@ -52,6 +52,24 @@ def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  
     assert {r["subject"] for r in res["per_subject"]} == set(stress_small["subject"])
     assert all(r["n"] > 0 for r in res["per_subject"])
     assert 0.0 <= res["abstained_fraction"] <= 1.0
+    # metrics are over every labelled window (abstained ones included); metrics_answered over answered ones only
+    answered = ~pred["abstained"].to_numpy(dtype=bool)
+    assert res["n_windows"] == len(pred) and str(len(pred)) in res["metrics_denominator"]
+    assert res["metrics_answered"]["n_windows"] == int(answered.sum()) == res["abstention"]["n_accepted"]
+    assert res["abstained_fraction"] == pytest.approx(1.0 - answered.mean())
+    assert res["metrics_answered"]["auroc"]["value"] == pytest.approx(
+        auroc(pred["y"].to_numpy()[answered], pred["probability"].to_numpy()[answered])
+    )
+    # nested selection: the per-fold choice and every fixed candidate's outer result are reported
+    sel = res["selection"]
+    assert set(sel["candidates"]) == {"lightgbm", "logistic", "ensemble"}
+    assert sum(sel["times_selected"].values()) == res["n_subjects"]
+    assert set(sel["per_fold"]) == set(stress_small["subject"])
+    assert sel["nested"]["auroc"]["value"] == pytest.approx(res["metrics"]["auroc"]["value"])
+    for head in sel["candidates"]:
+        assert sel["fixed"][head]["auroc"]["value"] == pytest.approx(
+            auroc(pred["y"].to_numpy(), pred[f"p_{head}"].to_numpy())
+        )
     assert set(res["other_normalizations"]) == {"none", "recording"}
     assert res["other_normalizations"]["recording"]["deployable_live"] is False
     assert set(res["subgroups"]["positive_condition_vs_all_negatives"]) == {

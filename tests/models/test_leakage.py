@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from attunexr.models import ArousalDetector, get_task, loso_predictions, targets
+from attunexr.models import ArousalDetector, _detector, get_task, loso_predictions, targets
 
 SUBJECTS = ["S02", "S03", "S05", "S07", "S09"]
 
@@ -24,7 +25,10 @@ class SpyDetector(ArousalDetector):
 
 
 def _factory() -> ArousalDetector:
-    return SpyDetector(model="lightgbm", running=True, context=12, train_stride=3, n_inner_folds=3)
+    # the shipped settings: nested choice of the classifier family ("auto"), group-wise quality masking
+    return SpyDetector(
+        model="auto", quality_mode="groups", running=True, context=12, train_stride=6, n_inner_folds=3
+    )
 
 
 def _perturbed(table: pd.DataFrame, subject: str) -> pd.DataFrame:
@@ -58,7 +62,33 @@ def test_loso_held_out_labels_never_matter(stress_small: pd.DataFrame) -> None:
     np.testing.assert_array_equal(a["probability"].to_numpy(), b["probability"].to_numpy())
     np.testing.assert_array_equal(a["decision"].to_numpy(), b["decision"].to_numpy())
     np.testing.assert_array_equal(a["reason"].to_numpy(), b["reason"].to_numpy())
+    # ...and so is the family chosen by the nested selection for the victim's fold
+    assert a["selected"].iloc[0] == b["selected"].iloc[0]
     # ...while the other subjects' predictions change, because the victim is in their training data
     others_a = ref[ref["subject"] != victim]["probability"].to_numpy()
     others_b = new[new["subject"] != victim]["probability"].to_numpy()
     assert not np.allclose(others_a, others_b)
+
+
+def test_nested_selection_never_sees_the_held_out_subject(
+    stress_small: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spy on the inner cross-validation that scores the candidates: only training subjects reach it."""
+    task = get_task("stress")
+    table = stress_small[stress_small["subject"].isin(SUBJECTS)].reset_index(drop=True)
+    y = targets(table["label"], task.positive, task.negative)
+    seen: list[set[str]] = []
+
+    class SpyGroupKFold(_detector.GroupKFold):  # type: ignore[misc]
+        def split(self, X: Any, y: Any = None, groups: Any = None) -> Any:
+            seen.append({str(g).split("/")[1] for g in np.asarray(groups)})
+            return super().split(X, y, groups)
+
+    monkeypatch.setattr(_detector, "GroupKFold", SpyGroupKFold)
+    pred = loso_predictions(table, y, _factory)
+    assert len(seen) == len(SUBJECTS)  # one inner CV per outer fold, inside fit
+    for held, groups in zip(SUBJECTS, seen, strict=True):
+        assert held not in groups and groups == set(SUBJECTS) - {held}
+    # every outer fold made its own choice among the candidates, recorded per held-out window
+    chosen = pred.groupby("subject")["selected"].nunique()
+    assert (chosen == 1).all() and set(pred["selected"]) <= {"lightgbm", "logistic", "ensemble"}

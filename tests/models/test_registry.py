@@ -53,6 +53,20 @@ def test_shipped_cards_hold_results() -> None:
         html = (REGISTRY_DIR / name / "card.html").read_text()
         assert f"Model card: {name}" in html
     assert "elapsed_time" in load_card("cybersickness")["evaluation"]["baselines"]
+    stress = load_card("stress")
+    ev = stress["evaluation"]
+    # the card states the denominator, the answered-only metrics, the nested selection and the secondary results
+    assert (
+        str(ev["n_windows"]) in ev["metrics_denominator"]
+        and ev["metrics_answered"]["n_windows"] < ev["n_windows"]
+    )
+    assert ev["selection"]["nested"]["auroc"]["value"] == ev["metrics"]["auroc"]["value"]
+    assert set(ev["selection"]["fixed"]) >= {"lightgbm", "logistic", "ensemble"}
+    assert set(ev["other_normalizations"]) == {"none", "recording"}
+    assert (
+        stress["analysis"]["quality_mode"] == "groups"
+        and "inner out-of-fold AUROC" in stress["analysis"]["tuning"]
+    )
 
 
 def test_shipped_stress_model_estimates_live(stress_table: pd.DataFrame) -> None:

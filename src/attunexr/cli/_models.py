@@ -54,6 +54,12 @@ def _summary(result: dict[str, Any]) -> str:
         f"{f(m['balanced_accuracy']['value'])}, ECE {f(m['ece']['value'])}, abstained "
         f"{result['abstained_fraction']:.1%}, {result['n_subjects']} subjects, {result['n_windows']} windows"
     )
+    ans = (result.get("metrics_answered") or {}).get("auroc") or {}
+    if ans:
+        text += f"; answered windows only: AUROC {f(ans.get('value'))}"
+    sel = result.get("selection")
+    if sel:
+        text += f"; nested selection chose {sel['times_selected']}"
     for name, b in result.get("baselines", {}).items():
         text += f"; baseline {name}: AUROC {f(b['auroc'])}"
     for name, r in result.get("other_normalizations", {}).items():
@@ -73,7 +79,7 @@ def train_command(
     ),
     name: str | None = typer.Option(None, "--name", help="Model name shown in estimates and the card."),
     normalize: str | None = typer.Option(None, "--normalize", help="none | baseline | recording"),
-    model: str | None = typer.Option(None, "--model", help="logistic | lightgbm"),
+    model: str | None = typer.Option(None, "--model", help="auto | lightgbm | logistic | ensemble"),
     signals: str | None = typer.Option(
         None, "--signals", help="Comma-separated signal groups (default: all)."
     ),
@@ -148,16 +154,18 @@ def evaluate_command(
     model: str | None = typer.Option(
         None, "--model", help="Registered model name or model folder (external)."
     ),
-    detector: str | None = typer.Option(None, "--detector", help="LOSO classifier: logistic | lightgbm."),
+    detector: str | None = typer.Option(
+        None, "--detector", help="LOSO classifier: auto (nested choice) | lightgbm | logistic | ensemble."
+    ),
     signals: str | None = typer.Option(None, "--signals", help="LOSO: comma-separated signal groups."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the result object to this file."),
     report: Path | None = typer.Option(
         None, "--report", help="Write an HTML report (and CSV predictions) here."
     ),
     others: bool = typer.Option(
-        True,
+        False,
         "--other-normalizations/--no-other-normalizations",
-        help="LOSO: also evaluate the other normalizations (secondary results).",
+        help="LOSO: also evaluate the other normalizations (secondary results; about doubles the run time).",
     ),
     n_boot: int = typer.Option(500, "--n-boot", help="Subject-bootstrap resamples for the CIs."),
     subjects: str | None = typer.Option(

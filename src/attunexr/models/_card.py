@@ -47,6 +47,9 @@ _FAILURE_MODES = {
         "slow drifts (e.g. skin temperature) correlate with protocol time.",
         "Calibration was learned on healthy volunteers; base rates in a clinic differ, so probabilities may be "
         "miscalibrated there.",
+        "Hyperventilation windows are detected much less well than Stroop or interview windows (see subgroups).",
+        "When wrist PPG quality is poor the estimate is made without cardiac features (EDA, temperature, motion "
+        "only) and is less certain; it abstains only when neither cardiac nor EDA signal is usable.",
     ],
     "cybersickness": [
         "Sickness grows with time in VR; the model uses time in VR, so it expects sickness late in a ride even when "
@@ -78,7 +81,13 @@ def build_card(
             "type": {
                 "logistic": "L2-regularized logistic regression",
                 "lightgbm": "LightGBM gradient-boosted trees",
-            }[det.model],
+                "ensemble": "mean log-odds of LightGBM and L2-regularized logistic regression",
+            }[det._kind()],
+            "family_selection": (
+                f"chosen inside fit among {sorted(det.head_scores_)} by subject-grouped inner out-of-fold AUROC"
+                if getattr(det, "head_", None)
+                else "fixed"
+            ),
             "parameters": {k: v for k, v in det.get_params().items() if k != "features"},
         },
         "intended_use": _INTENDED_USE.get(task.name, task.description),
@@ -113,8 +122,16 @@ def build_card(
             "regression, handled natively by LightGBM",
         },
         "analysis": {
-            "tuning": "none: fixed hyper-parameters (no search); calibration, threshold and conformal gate fitted on "
-            "subject-grouped out-of-fold predictions inside the training data",
+            "tuning": (
+                f"classifier family chosen inside fit by subject-grouped inner out-of-fold AUROC among "
+                f"{sorted(getattr(det, 'head_scores_', {}) or {})}: {getattr(det, 'head_', None)} "
+                f"(inner AUROC { ({k: round(v, 4) for k, v in (getattr(det, 'head_scores_', {}) or {}).items()}) })"
+                if getattr(det, "head_", None)
+                else "none: fixed hyper-parameters (no search)"
+            )
+            + "; calibration, threshold and conformal gate fitted on subject-grouped out-of-fold predictions "
+            "inside the training data",
+            "quality_mode": getattr(det, "quality_mode", "row"),
             "calibration": {"method": det.calibration, "fitted_on": "out-of-fold training predictions"},
             "threshold": {
                 "value": float(det.threshold_),
@@ -139,7 +156,15 @@ def build_card(
             "n_subjects": ev.get("n_subjects"),
             "n_windows": ev.get("n_windows"),
             "metrics": ev.get("metrics"),
+            "metrics_denominator": ev.get("metrics_denominator"),
             "abstained_fraction": ev.get("abstained_fraction"),
+            "abstained_by_reason": (ev.get("abstention") or {}).get("fraction_by_reason"),
+            "metrics_answered": ev.get("metrics_answered"),
+            "selection": {
+                k: (ev.get("selection") or {}).get(k) for k in ("method", "times_selected", "nested", "fixed")
+            }
+            if ev.get("selection")
+            else None,
             "metrics_excluding_reference_windows": ev.get("metrics_excluding_reference_windows"),
             "baselines": ev.get("baselines"),
             "other_normalizations": {

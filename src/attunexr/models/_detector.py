@@ -60,7 +60,17 @@ TIME_IN_VR = "time_in_vr"
 NON_FEATURE_COLUMNS = frozenset(
     {"dataset", "subject", "session", "site", "device", "t_start", "t_end", "label"}
 )
-MODELS = ("logistic", "lightgbm")
+MODELS = ("logistic", "lightgbm", "ensemble", "auto")
+#: heads of ``model="auto"``: chosen by inner subject-grouped out-of-fold AUROC inside ``fit`` (nested selection)
+HEADS = ("lightgbm", "logistic", "ensemble")
+#: Quality modes: "row" abstains when the row's ``quality_ok`` is false; "groups" blanks (NaN) the features of each
+#: signal group whose quality ``q_<group>`` is below :data:`GROUP_QUALITY_MIN` and abstains only when no core group
+#: (:data:`CORE_GROUPS`) is usable.
+QUALITY_MODES = ("row", "groups")
+GROUP_QUALITY_MIN = 0.5
+CORE_GROUPS = ("cardiac", "eda")
+#: groups whose features are blanked when their quality is poor ("groups" mode)
+MASKED_GROUPS = ("cardiac", "eda", "temp")
 
 
 def _is_quality(col: str) -> bool:
@@ -77,6 +87,27 @@ def base_feature_columns(df: pd.DataFrame) -> list[str]:
         and c != TIME_IN_VR
         and (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]))
     ]
+
+
+def g_has_features(det: Any, qcol: str) -> bool:
+    """Whether the fitted detector uses any feature of the signal group behind quality column ``qcol``."""
+    groups = getattr(det, "masked_groups_", None)
+    if groups is None:
+        return True
+    return qcol[2:] in groups
+
+
+class _Ensemble:
+    """Mean log-odds of LightGBM and L2 logistic regression fitted on the same rows (contributions average too)."""
+
+    def __init__(self, trees: Any, linear: Any) -> None:
+        self.trees = trees
+        self.linear = linear
+
+    def fit(self, Z: NDArray[np.float64], t: NDArray[np.int_]) -> _Ensemble:
+        self.trees.fit(Z, t)
+        self.linear.fit(Z, t)
+        return self
 
 
 class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -99,6 +130,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         alpha: float = 0.1,
         n_inner_folds: int = 3,
         quality_gate: bool = True,
+        quality_mode: str = "row",
         baseline_label: str = "baseline",
         baseline_windows: int = 12,
         C: float = 0.05,
@@ -120,6 +152,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.alpha = alpha
         self.n_inner_folds = n_inner_folds
         self.quality_gate = quality_gate
+        self.quality_mode = quality_mode
         self.baseline_label = baseline_label
         self.baseline_windows = baseline_windows
         self.C = C
@@ -128,6 +161,11 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.num_leaves = num_leaves
         self.random_state = random_state
         self.name = name
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # models saved before quality_mode existed gated on the whole row
+        state.setdefault("quality_mode", "row")
+        super().__setstate__(state)
 
     # ------------------------------------------------------------------ helpers
     def _as_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
@@ -148,6 +186,10 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         if self.model not in MODELS:
             raise ConfigurationError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if self.quality_mode not in QUALITY_MODES:
+            raise ConfigurationError(
+                f"quality_mode must be one of {', '.join(QUALITY_MODES)}, not {self.quality_mode!r}"
+            )
         if not isinstance(self.context, int | np.integer) or self.context < 0:
             raise ConfigurationError(
                 f"context must be a non-negative number of windows, not {self.context!r}"
@@ -175,8 +217,38 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         values[:, mask] = np.log1p(np.clip(values[:, mask], 0.0, None))
         return values
 
-    def _design(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
+    def _values(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
+        """Base feature values, log-transformed where fitted, with poor-quality signal groups blanked ("groups")."""
         values = self._transform_values(df[base].to_numpy(dtype=float))
+        groups: dict[str, list[int]] = getattr(self, "masked_groups_", {}) or {}
+        if getattr(self, "quality_mode", "row") != "groups" or not groups:
+            return values
+        values = values.copy()
+        for g, idx in groups.items():
+            q = f"q_{g}"
+            if q in df.columns:
+                poor = ~(pd.to_numeric(df[q], errors="coerce").to_numpy(dtype=float) >= GROUP_QUALITY_MIN)
+                if poor.any():
+                    values[np.ix_(poor, idx)] = np.nan
+        return values
+
+    def poor_quality(self, df: pd.DataFrame) -> NDArray[np.bool_]:
+        """Rows on which the quality gate abstains (see ``quality_mode``); all ``False`` without quality columns."""
+        n = len(df)
+        if not self.quality_gate:
+            return np.zeros(n, dtype=bool)
+        if getattr(self, "quality_mode", "row") == "groups":
+            cols = [f"q_{g}" for g in CORE_GROUPS if f"q_{g}" in df.columns]
+            cols = [c for c in cols if g_has_features(self, c)] or cols
+            if cols:
+                q = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+                return np.asarray(~np.any(q >= GROUP_QUALITY_MIN, axis=1), dtype=bool)
+        if "quality_ok" in df.columns:
+            return np.asarray(~df["quality_ok"].fillna(False).astype(bool).to_numpy(), dtype=bool)
+        return np.zeros(n, dtype=bool)
+
+    def _design(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
+        values = self._values(df, base)
         keys = recording_keys(df)
         t = df["t_end"].to_numpy(dtype=float) if "t_end" in df.columns else np.arange(len(df), dtype=float)
         is_base = (
@@ -191,8 +263,22 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             Z = np.hstack([Z, df[[TIME_IN_VR]].to_numpy(dtype=float)])
         return Z
 
+    def _kind(self) -> str:
+        """The model family that answers: ``model``, or the head chosen inside ``fit`` for ``model="auto"``."""
+        return str(getattr(self, "head_", None) or self.model) if self.model == "auto" else str(self.model)
+
+    def _head_logits(self, model: _Ensemble, Z: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+        lin = np.asarray(model.linear.decision_function(Z), dtype=float)
+        tree = np.asarray(model.trees.booster_.predict(Z, raw_score=True, num_threads=1), dtype=float)
+        return {"lightgbm": tree, "logistic": lin, "ensemble": 0.5 * (lin + tree)}
+
     def _new_model(self) -> Any:
-        if self.model == "logistic":
+        if self.model in ("ensemble", "auto"):
+            return _Ensemble(self._new_single("lightgbm"), self._new_single("logistic"))
+        return self._new_single(self.model)
+
+    def _new_single(self, kind: str) -> Any:
+        if kind == "logistic":
             return Pipeline(
                 [
                     ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
@@ -219,6 +305,13 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         )
 
     def _logit(self, model: Any, Z: NDArray[np.float64]) -> NDArray[np.float64]:
+        if isinstance(model, _Ensemble):
+            kind = self._kind()
+            if kind == "logistic":
+                return np.asarray(model.linear.decision_function(Z), dtype=float)
+            if kind == "lightgbm":
+                return np.asarray(model.trees.booster_.predict(Z, raw_score=True, num_threads=1), dtype=float)
+            return self._head_logits(model, Z)[kind]
         if self.model == "logistic":
             return np.asarray(model.decision_function(Z), dtype=float)
         return np.asarray(model.booster_.predict(Z, raw_score=True, num_threads=1), dtype=float)
@@ -273,6 +366,14 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if not np.all(np.isfinite(df[base].to_numpy(dtype=float)) | np.isnan(df[base].to_numpy(dtype=float))):
             raise ValueError("Input X contains infinity or a value too large")
         self.feature_names_base_ = base
+        self.masked_groups_: dict[str, list[int]] = {}
+        if self.quality_mode == "groups":
+            from attunexr.models._signals import group_of
+
+            for i, f in enumerate(base):
+                g = group_of(f)
+                if g in MASKED_GROUPS:
+                    self.masked_groups_.setdefault(g, []).append(i)
         raw = df[base].to_numpy(dtype=float)
         self.log_mask_ = np.zeros(len(base), dtype=bool)
         if self.log_transform:
@@ -305,13 +406,32 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             else:
                 splits = list(StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(Z, t))
         oof = np.full(t.size, np.nan)
+        self.head_ = None
+        heads = {h: np.full(t.size, np.nan) for h in HEADS} if self.model == "auto" else {}
         self.fold_models_ = []
         for tr, va in splits:
             if np.unique(t[tr]).size < 2:
                 continue
             m = self._new_model().fit(Z[tr], t[tr])
-            oof[va] = self._logit(m, Z[va])
+            if heads:
+                for h, v in self._head_logits(m, Z[va]).items():
+                    heads[h][va] = v
+            else:
+                oof[va] = self._logit(m, Z[va])
             self.fold_models_.append(m)
+        self.head_scores_: dict[str, float] = {}
+        self.head_calibration_: dict[str, tuple[Calibrator, float]] = {}
+        if heads:
+            okh = np.isfinite(heads[HEADS[0]])
+            if not okh.any():
+                raise ModelError("could not cross-fit: every inner fold lacked one of the classes")
+            for h, v in heads.items():
+                self.head_scores_[h] = auroc(t[okh], v[okh])
+                cal = Calibrator(self.calibration).fit(v[okh], t[okh])
+                self.head_calibration_[h] = (cal, youden_threshold(t[okh], cal.transform(v[okh])))
+            # nested selection: the head with the best inner out-of-fold AUROC (ties: first in HEADS)
+            self.head_ = max(HEADS, key=lambda h: (self.head_scores_[h], -HEADS.index(h)))
+            oof = heads[self.head_]
         ok = np.isfinite(oof)
         if not ok.any():
             raise ModelError("could not cross-fit: every inner fold lacked one of the classes")
@@ -395,11 +515,17 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         reason = np.where(
             size == 2, REASON_UNCERTAIN, np.where(size == 0, REASON_ATYPICAL, REASON_OK)
         ).astype(object)
-        if self.quality_gate and "quality_ok" in df.columns:
-            bad = ~df["quality_ok"].fillna(False).astype(bool).to_numpy()
-            reason[bad] = REASON_POOR_QUALITY
+        reason[self.poor_quality(df)] = REASON_POOR_QUALITY
+        extra: dict[str, Any] = {}
+        if self.model == "auto" and getattr(self, "head_calibration_", None):
+            for h, v in self._head_logits(self.model_, Z).items():
+                cal, thr = self.head_calibration_[h]
+                ph = cal.transform(v)
+                extra[f"p_{h}"] = ph
+                extra[f"d_{h}"] = (ph > thr).astype(int)
         return pd.DataFrame(
             {
+                **extra,
                 "probability": p,
                 "lower": folds.min(axis=1),
                 "upper": folds.max(axis=1),
@@ -422,20 +548,28 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _linear_cache(self) -> list[tuple[Any, ...]]:
         cache: list[tuple[Any, ...]] | None = getattr(self, "_fast", None)
         if cache is None:
-            cache = [self._linear(m) for m in [self.model_, *self.fold_models_]]
+            cache = [
+                self._linear(m.linear if isinstance(m, _Ensemble) else m)
+                for m in [self.model_, *self.fold_models_]
+            ]
             self._fast = cache
         return cache
 
     def _contrib_matrix(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
         """Per-row additive contributions ``(n, m + 1)`` (last column: bias) summing to the log-odds."""
-        if self.model == "logistic":
+        kind = self._kind()
+        if kind in ("logistic", "ensemble"):
             fill, w, mean, b = self._linear_cache()[0]
             Zf = np.where(np.isnan(Z), fill, Z)
-            return np.hstack([(Zf - mean) * w, np.full((Z.shape[0], 1), b)])
-        return np.asarray(self.model_.booster_.predict(Z, pred_contrib=True, num_threads=1), dtype=float)
+            lin = np.hstack([(Zf - mean) * w, np.full((Z.shape[0], 1), b)])
+            if kind == "logistic":
+                return lin
+        booster = (self.model_.trees if isinstance(self.model_, _Ensemble) else self.model_).booster_
+        tree = np.asarray(booster.predict(Z, pred_contrib=True, num_threads=1), dtype=float)
+        return tree if kind == "lightgbm" else 0.5 * (lin + tree)
 
     def _fold_logits_one(self, z: NDArray[np.float64]) -> list[float]:
-        if self.model == "logistic":
+        if self._kind() == "logistic":
             out = []
             for fill, w, mean, b in self._linear_cache()[1:]:
                 zf = np.where(np.isnan(z), fill, z)
@@ -454,7 +588,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "model_")
         k = key if key is not None else str(recording_keys(rows)[0]) if len(rows) else "recording"
         state = self._state(k)
-        v = self._transform_values(rows[self.feature_names_base_].to_numpy(dtype=float))
+        v = self._values(rows, list(self.feature_names_base_))
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             state.ref = np.asarray(np.nanmedian(v, axis=0), dtype=float) if len(v) else None
@@ -484,13 +618,13 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """
         check_is_fitted(self, "model_")
         base = self._base_columns_for_predict(rows)
-        V = self._transform_values(rows[base].to_numpy(dtype=float))
+        V = self._values(rows, base)
         keys = recording_keys(rows) if len(rows) > 1 else [self._row_key(rows)]
         t_end = (
             rows["t_end"].to_numpy(dtype=float) if "t_end" in rows.columns else np.full(len(rows), math.nan)
         )
         labels = rows["label"].astype(str).to_numpy() if "label" in rows.columns else None
-        qok = rows["quality_ok"].to_numpy() if (self.quality_gate and "quality_ok" in rows.columns) else None
+        poor = self.poor_quality(rows)
         tvr = rows[TIME_IN_VR].to_numpy(dtype=float) if self._uses_time else None
         names = [*self.design_names_, "bias"]
         out: list[Estimate] = []
@@ -521,7 +655,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             if reason == REASON_OK:
                 size = int(self.conformal_.set_size(np.array([p]))[0])
                 reason = REASON_UNCERTAIN if size == 2 else REASON_ATYPICAL if size == 0 else REASON_OK
-            if qok is not None and not (bool(qok[i]) if not pd.isna(qok[i]) else False):
+            if poor[i]:
                 reason = REASON_POOR_QUALITY
             out.append(
                 Estimate(
@@ -557,7 +691,10 @@ class ArousalDetector(_Detector):
     normalize
         ``"none"``, ``"baseline"`` (person's own pre-exposure rest; deployable; default) or ``"recording"``.
     model
-        ``"logistic"`` (L2 logistic regression; exact linear contributions) or ``"lightgbm"`` (TreeSHAP).
+        ``"logistic"`` (L2 logistic regression; exact linear contributions), ``"lightgbm"`` (TreeSHAP),
+        ``"ensemble"`` (mean log-odds of both; contributions average too) or ``"auto"``: all three are cross-fitted
+        on the subject-grouped inner folds and the one with the best inner out-of-fold AUROC is kept (``head_``,
+        scores in ``head_scores_``), i.e. model selection nested inside the training data.
     features
         Base feature columns to use (default: every numeric feature column of the training table).
     context
@@ -579,7 +716,11 @@ class ArousalDetector(_Detector):
     n_inner_folds
         Subject-grouped folds used inside ``fit`` for calibration, threshold and conformal scores.
     quality_gate
-        Abstain with ``"poor_signal_quality"`` where the row's ``quality_ok`` is false.
+        Abstain with ``"poor_signal_quality"`` on windows of poor signal quality (see ``quality_mode``).
+    quality_mode
+        ``"row"``: abstain where the row's ``quality_ok`` is false. ``"groups"``: blank the features of each signal
+        group (cardiac, EDA, temperature) whose ``q_<group>`` is below 0.5, in training and prediction, and abstain
+        only when neither cardiac nor EDA quality reaches 0.5.
     baseline_label
         Interval label of the person's pre-exposure rest.
     baseline_windows
@@ -619,6 +760,7 @@ class CybersicknessDetector(_Detector):
         alpha: float = 0.1,
         n_inner_folds: int = 3,
         quality_gate: bool = True,
+        quality_mode: str = "row",
         baseline_label: str = "baseline",
         baseline_windows: int = 6,
         C: float = 0.05,
@@ -641,6 +783,7 @@ class CybersicknessDetector(_Detector):
             alpha=alpha,
             n_inner_folds=n_inner_folds,
             quality_gate=quality_gate,
+            quality_mode=quality_mode,
             baseline_label=baseline_label,
             baseline_windows=baseline_windows,
             C=C,

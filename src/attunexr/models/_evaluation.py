@@ -17,16 +17,28 @@ import pandas as pd
 
 from attunexr.errors import ConfigurationError, ModelError
 from attunexr.models._detector import TIME_IN_VR, _Detector
-from attunexr.models._metrics import METRIC_NAMES, auroc, binary_metrics, bootstrap_ci, per_subject_metrics
+from attunexr.models._metrics import (
+    METRIC_NAMES,
+    auroc,
+    bootstrap_ci,
+    expected_calibration_error,
+    per_subject_metrics,
+)
 
-__all__ = ["external_predictions", "loso_predictions", "summarize"]
+__all__ = ["external_predictions", "loso_predictions", "selection_block", "summarize"]
 
 logger = logging.getLogger(__name__)
 
 ABSTENTION_METHOD = (
-    "quality gate (quality_ok false -> 'poor_signal_quality') and cross-conformal prediction sets "
+    "quality gate ('poor_signal_quality': with quality_mode 'groups' only when no core signal group (cardiac, EDA) "
+    "has quality >= 0.5, a poor group's features are blanked instead; with 'row' whenever quality_ok is false) and "
+    "cross-conformal prediction sets "
     "(nonconformity 1 - p(true class), scores from subject-grouped out-of-fold predictions inside the training "
     "data, miscoverage alpha); abstain when the set is not exactly one class"
+)
+SELECTION_METHOD = (
+    "nested: inside each outer training set, candidates are compared by their out-of-fold AUROC on "
+    "subject-grouped inner folds of the training subjects only; the best one answers for the held-out subject"
 )
 THRESHOLD_METHOD = "Youden's J on calibrated out-of-fold predictions of the training subjects of each fold"
 
@@ -53,6 +65,12 @@ def _collect(table: pd.DataFrame, y: np.ndarray, det: _Detector, fold: str) -> p
     )
     for col in ("probability", "lower", "upper", "decision", "abstained", "reason"):
         res[col] = out[col].to_numpy()[keep]
+    for col in out.columns:
+        if col.startswith(("p_", "d_")):  # per-head outputs of model="auto" (fixed configurations)
+            res[col] = out[col].to_numpy()[keep]
+    head = getattr(det, "head_", None)
+    if head is not None:
+        res["selected"] = head
     if TIME_IN_VR in table.columns:
         res[TIME_IN_VR] = table[TIME_IN_VR].to_numpy(dtype=float)[keep]
     return res
@@ -139,6 +157,50 @@ def _auroc_ci(y: np.ndarray, score: np.ndarray, groups: np.ndarray, n_boot: int,
     ]
 
 
+def _fixed_figures(
+    y: np.ndarray, p: np.ndarray, groups: np.ndarray, n_boot: int, seed: int
+) -> dict[str, Any]:
+    def fn(yy: np.ndarray, pp: np.ndarray, _d: np.ndarray) -> dict[str, float]:
+        return {"auroc": auroc(yy, pp), "ece": expected_calibration_error(yy, pp)}
+
+    out = bootstrap_ci(y, p, np.zeros_like(y), groups, n_boot=n_boot, random_state=seed, metric_fn=fn)
+    return {"auroc": out["auroc"], "ece": out["ece"]}
+
+
+def selection_block(pred: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Nested-selection summary: per-fold choices and the outer result of every fixed candidate.
+
+    Uses the per-head columns ``p_<head>`` of ``model="auto"`` detectors; empty when the predictions come from one
+    fixed configuration.
+    """
+    if "selected" not in pred.columns:
+        return {}
+    y = pred["y"].to_numpy()
+    groups = pred["subject"].to_numpy()
+    fixed: dict[str, Any] = {}
+    heads = [c[2:] for c in pred.columns if c.startswith("p_")]
+    for h in heads:
+        fixed[h] = _fixed_figures(y, pred[f"p_{h}"].to_numpy(dtype=float), groups, n_boot, seed)
+    per_fold = pred.groupby("fold")["selected"].first()
+    nested = _fixed_figures(y, pred["probability"].to_numpy(dtype=float), groups, n_boot, seed)
+    return {
+        "method": SELECTION_METHOD,
+        "candidates": sorted(fixed),
+        "times_selected": {str(k): int(v) for k, v in per_fold.value_counts().items()},
+        "per_fold": {str(k): str(v) for k, v in per_fold.items()},
+        "nested": {
+            **nested,
+            "description": "outer LOSO result of the whole procedure (select inside, then fit)",
+        },
+        "fixed": {
+            **fixed,
+            "description": "outer LOSO result of each candidate used in every fold (no selection); picking the "
+            "best of these after the fact would be optimistic",
+        },
+        "ci_method": f"percentile, {n_boot} subject-level bootstrap resamples, 95 %",
+    }
+
+
 def summarize(
     pred: pd.DataFrame,
     *,
@@ -150,6 +212,7 @@ def summarize(
     seed: int = 0,
     elapsed_time_baseline: bool = False,
     extra: dict[str, Any] | None = None,
+    selection_boot: int | None = None,
 ) -> dict[str, Any]:
     """The output-contract object for one set of predictions (see ``docs/models.md``)."""
     if pred.empty:
@@ -158,14 +221,10 @@ def summarize(
     metrics = _metric_block(pred, n_boot, seed)
     y = pred["y"].to_numpy()
     accepted = ~pred["abstained"].to_numpy(dtype=bool)
+    answered = pred[accepted]
     acc_metrics = (
-        {
-            k: v
-            for k, v in binary_metrics(
-                y[accepted], pred["probability"].to_numpy()[accepted], pred["decision"].to_numpy()[accepted]
-            ).items()
-        }
-        if accepted.any()
+        {k: v for k, v in _metric_block(answered, n_boot, seed).items() if k in METRIC_NAMES}
+        if accepted.any() and answered["y"].nunique() == 2
         else {}
     )
     reasons = pred.loc[~accepted, "reason"].value_counts().to_dict()
@@ -206,6 +265,16 @@ def summarize(
         "n_positive": int(pred["y"].sum()),
         "normalize": normalize,
         "metrics": {k: metrics[k] for k in METRIC_NAMES},
+        "metrics_denominator": (
+            f"all {len(pred)} labelled held-out windows; the detector gives a probability for every one of them, "
+            "including the windows on which it abstains (abstained_fraction); see metrics_answered for the "
+            "answered windows only"
+        ),
+        "metrics_answered": {
+            **acc_metrics,
+            "n_windows": int(accepted.sum()),
+            "description": "the same metrics on the windows where the detector did not abstain",
+        },
         "ci_method": f"percentile, {n_boot} subject-level (cluster) bootstrap resamples, 95 %",
         "threshold_method": THRESHOLD_METHOD,
         "per_subject": per_subject_metrics(
@@ -218,12 +287,15 @@ def summarize(
         "abstention": {
             "method": ABSTENTION_METHOD,
             "by_reason": {str(k): int(v) for k, v in reasons.items()},
-            "metrics_on_accepted_windows": acc_metrics,
+            "fraction_by_reason": {str(k): round(int(v) / len(pred), 4) for k, v in reasons.items()},
             "n_accepted": int(accepted.sum()),
         },
         "baselines": baselines,
         "subgroups": subgroups,
     }
+    sel = selection_block(pred, n_boot=selection_boot if selection_boot is not None else n_boot, seed=seed)
+    if sel:
+        result["selection"] = sel
     if extra:
         result.update(extra)
     logger.info("summarized %d windows in %.2f s", len(pred), time.perf_counter() - t0)

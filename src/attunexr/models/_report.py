@@ -133,12 +133,26 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         f"<p>Abstained on {_fmt(result['abstained_fraction'])} of windows; by reason: "
         f"{html.escape(json.dumps(ab.get('by_reason', {})))}.</p>"
     )
-    acc = ab.get("metrics_on_accepted_windows") or {}
+    acc = {k: v["value"] for k, v in (result.get("metrics_answered") or {}).items() if isinstance(v, dict)}
     if acc:
         parts.append(
-            "<p>On accepted windows only: "
+            f"<p>Metrics above are over all labelled windows ({html.escape(str(result.get('metrics_denominator', '')))})"
+            f". On the {result['metrics_answered'].get('n_windows')} answered windows only: "
             + ", ".join(f"{_NAMES.get(k, k)} {_fmt(v)}" for k, v in acc.items())
             + "</p>"
+        )
+    sel = result.get("selection")
+    if sel:
+        parts.append(
+            f"<h2>Model selection (nested)</h2><p>{html.escape(str(sel.get('method', '')))}</p>"
+            f"<p>Chosen per fold: {html.escape(json.dumps(sel.get('times_selected', {})))}. Outer AUROC of the "
+            f"nested procedure {_fmt(sel['nested']['auroc']['value'])}; of each candidate used in every fold: "
+            + ", ".join(
+                f"{html.escape(k)} {_fmt(v['auroc']['value'])}"
+                for k, v in sel.get("fixed", {}).items()
+                if isinstance(v, dict)
+            )
+            + ".</p>"
         )
     if result.get("subgroups"):
         parts.append("<h2>Subgroups</h2>")

@@ -36,19 +36,30 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Fixed detector settings per task. They were chosen during development among about 15 candidate settings by
-#: 5-fold subject-grouped cross-validation on the same dataset (see docs/models.md): the LOSO figures are therefore
-#: slightly optimistic. No setting is tuned inside an evaluation.
+#: Detector settings per task. ``model="auto"`` selects the classifier family (LightGBM, L2 logistic regression or
+#: their average) inside ``fit`` by inner subject-grouped out-of-fold AUROC on the training data only (nested
+#: selection; per-fold choices and each fixed family's outer result are reported under ``selection``).
+#: ``quality_mode="groups"`` blanks the features of a signal group with poor quality (e.g. wrist PPG) instead of
+#: abstaining on the whole window. ``train_stride=6`` fits on non-overlapping windows (60 s windows, 10 s hop). The
+#: other values (context length, running reference) were
+#: fixed during development on Stress-Predict (see docs/models.md, "How the settings were chosen").
 DEFAULTS: dict[str, dict[str, Any]] = {
     "stress": {
         "normalize": "baseline",
-        "model": "lightgbm",
+        "model": "auto",
         "context": 12,
         "running": True,
-        "train_stride": 3,
+        "train_stride": 6,
         "calibration": "sigmoid",
+        "quality_mode": "groups",
     },
-    "cybersickness": {"normalize": "none", "model": "lightgbm", "context": 3, "calibration": "sigmoid"},
+    "cybersickness": {
+        "normalize": "none",
+        "model": "auto",
+        "context": 3,
+        "calibration": "sigmoid",
+        "quality_mode": "groups",
+    },
 }
 
 #: Registered models: name -> (task, overrides, signal groups or None for all).
@@ -131,7 +142,7 @@ def evaluate_loso(
     model: str | None = None,
     signals: tuple[str, ...] | None = None,
     data_dir: str | Path | None = None,
-    other_normalizations: bool = True,
+    other_normalizations: bool = False,
     n_boot: int = 500,
     cache: bool = True,
     table: pd.DataFrame | None = None,
@@ -140,9 +151,10 @@ def evaluate_loso(
     on_fold: Callable[[str], None] | None = None,
     on_recording: Callable[[str], None] | None = None,
 ) -> EvaluationRun:
-    """Leave-one-subject-out evaluation of a task on a dataset, with the other normalizations beside it.
+    """Leave-one-subject-out evaluation of a task on a dataset (optionally with the other normalizations beside it).
 
-    ``subjects`` restricts the evaluation to these subjects (features of the whole dataset are still cached).
+    ``other_normalizations`` adds the secondary normalizations (same detector settings, same folds, 200 bootstrap
+    resamples at most). ``subjects`` restricts the evaluation to these subjects (features of the whole dataset are still cached).
     """
     task = get_task(task_name)
     t_start = time.perf_counter()
@@ -161,7 +173,7 @@ def evaluate_loso(
     if len(table) < 3000:
         n_jobs = 1  # worker start-up costs more than small folds
 
-    def run(norm_: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    def run(norm_: str, boot: int) -> tuple[dict[str, Any], pd.DataFrame]:
         def factory() -> _Detector:
             return make_detector(task, table, signals, normalize=norm_, model=model)
 
@@ -172,12 +184,12 @@ def evaluate_loso(
             protocol="loso",
             dataset=dataset or task.dataset,
             normalize=norm_,
-            n_boot=n_boot,
+            n_boot=boot,
             elapsed_time_baseline=task.name == "cybersickness",
         )
         return res, pred
 
-    result, pred = run(norm)
+    result, pred = run(norm, n_boot)
     if task.baseline is not None and norm == "baseline":
         keep = (pred["label"] != task.baseline).to_numpy()
         if keep.any() and pred.loc[keep, "y"].nunique() == 2:
@@ -202,14 +214,25 @@ def evaluate_loso(
         for other in NORMALIZATIONS:
             if other == norm:
                 continue
-            res_o, pred_o = run(other)
+            res_o, pred_o = run(other, min(n_boot, 200))
             others[other] = {
                 "metrics": res_o["metrics"],
+                "metrics_answered": res_o["metrics_answered"],
                 "abstained_fraction": res_o["abstained_fraction"],
                 "deployable_live": other != "recording",
+                "ci_method": res_o["ci_method"],
             }
+            if "selection" in res_o:
+                others[other]["selection"] = {
+                    k: res_o["selection"][k] for k in ("times_selected", "nested", "fixed")
+                }
             extras[other] = pred_o
         result["other_normalizations"] = others
+    else:
+        result["other_normalizations_note"] = (
+            "secondary normalizations not computed in this run (they double the run time); add "
+            "--other-normalizations (CLI) or other_normalizations=True; the model card lists them"
+        )
     det = make_detector(task, table, signals, normalize=norm, model=model)
     result["model"] = {
         "class": type(det).__name__,
@@ -265,6 +288,7 @@ def train_model(
     out: str | Path | None = None,
     n_jobs: int = 1,
     on_fold: Callable[[str], None] | None = None,
+    other_normalizations: bool = False,
 ) -> tuple[_Detector, dict[str, Any]]:
     """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given."""
     task = get_task(task_name)
@@ -279,7 +303,7 @@ def train_model(
             model=model,
             signals=signals,
             table=table,
-            other_normalizations=False,
+            other_normalizations=other_normalizations,
             n_boot=n_boot,
             n_jobs=n_jobs,
             on_fold=on_fold,

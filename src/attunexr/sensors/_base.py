@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -35,7 +36,7 @@ class Source(Protocol):
     def chunks(self) -> AsyncIterator[Chunk]: ...
 
 
-class ChunkSource:
+class ChunkSource(abc.ABC):
     """Base class with the ``start``/``stop`` bookkeeping shared by the sources."""
 
     name: str = "source"
@@ -54,8 +55,9 @@ class ChunkSource:
     def stopped(self) -> bool:
         return self._stopped.is_set()
 
-    def chunks(self) -> AsyncIterator[Chunk]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def chunks(self) -> AsyncIterator[Chunk]:
+        """The chunks of this source, in arrival order, until it stops."""
 
     async def __aenter__(self) -> ChunkSource:
         await self.start()

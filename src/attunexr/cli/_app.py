@@ -21,14 +21,16 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
 
 
 # Command modules: importing one registers its commands on `app`. One line per module.
-from attunexr.cli import _bids  # noqa: E402,F401
-from attunexr.cli import _datasets  # noqa: E402,F401
-from attunexr.cli import _features  # noqa: E402,F401
-from attunexr.cli import _live  # noqa: E402,F401
-from attunexr.cli import _models  # noqa: E402,F401
-from attunexr.cli import _web  # noqa: E402,F401
-from attunexr.cli import _simulate  # noqa: E402,F401
-from attunexr.cli import _interop  # noqa: E402,F401
+from attunexr.cli import (  # noqa: E402,F401
+    _bids,
+    _datasets,
+    _features,
+    _interop,
+    _live,
+    _models,
+    _simulate,
+    _web,
+)
 
 
 def main() -> None:

@@ -188,3 +188,32 @@ async def test_a_failing_stage_is_counted_and_the_session_goes_on(tmp_path, mast
     n_chunks = sum(1 for _ in s02_short.iter_chunks(1.0))
     assert session.features.n == n_chunks  # every chunk after the failure was still processed
     assert len(SessionLog.open(tmp_path / "flaky.axr", master_key).chunks) == n_chunks  # and recorded
+
+
+async def test_application_topics_reach_only_their_subscribers_and_commands_are_never_dropped(
+    s02_short, detector
+) -> None:
+    """``extra_topics`` + ``publish``: an app (the web dashboard) shares the session's mailboxes."""
+    from attunexr.errors import ConfigurationError
+
+    session = LiveSession("app-topics", detector=detector, extra_topics=("dashboard",))
+    with pytest.raises(ConfigurationError, match="unknown topics"):
+        session.subscribe({"nonsense"})
+    with pytest.raises(ConfigurationError, match="unknown topic 'nonsense'"):
+        session.publish("nonsense", {"type": "x"})
+    with pytest.raises(ConfigurationError):
+        LiveSession("plain").subscribe({"dashboard"})
+    dash = session.subscribe({"dashboard"}, maxsize=3, name="dashboard")
+    vr = session.subscribe({"estimate", "command", "end"}, maxsize=2, name="vr")
+    await session.start()
+    for i in range(10):
+        session.publish("dashboard", {"type": "vitals", "i": i})
+        session.publish("command", {"v": 1, "type": "command", "id": f"x{i}", "command": "pause"})
+    await session.attach(ReplaySource(s02_short, speed=math.inf))
+    await session.stop()
+    got_dash = [m async for m in dash]
+    assert [m["i"] for m in got_dash] == [7, 8, 9] and dash.dropped == 7  # bounded: oldest dropped
+    got_vr = [m async for m in vr]
+    assert [m["id"] for m in got_vr if m["type"] == "command"] == [f"x{i}" for i in range(10)]
+    assert [m["type"] for m in got_vr].count("end") == 1 and not any(m["type"] == "vitals" for m in got_vr)
+    assert len(session.estimates) > 0 and vr.dropped > 0  # estimates flowed and were dropped, commands never

@@ -161,21 +161,28 @@ async def test_reference_vr_client_joins_and_follows_commands(live_server: LiveS
         assert {e["payload"]["command"] for e in events} >= {"set_level", "pause", "end"}
 
 
-def test_pipeline_analyzer_runs_a_registered_model() -> None:
-    """Virtual-patient signals → FeatureStream → a model from the registry, as a live session runs them."""
+async def test_detector_analyzer_runs_a_registered_model_in_a_live_session() -> None:
+    """Virtual-patient signals → a LiveSession (FeatureStream, a model from the registry) → dashboard estimates."""
     from attunexr.models import list_models, load_model
-    from attunexr.web._adapters import PipelineAnalyzer
+    from attunexr.session import LiveSession
+    from attunexr.web._adapters import DetectorAnalyzer
     from attunexr.web._virtual import VirtualPatientSource
 
     names = list_models()
     assert names, "no model is registered in attunexr.models"
     name = "stress" if "stress" in names else names[0]
-    analyzer = PipelineAnalyzer(load_model(name), model_name=name)
-    source = VirtualPatientSource(8, seed=5)
+    analyzer = DetectorAnalyzer(load_model(name), model_name=name)
     out: list[dict[str, Any]] = []
+    session = LiveSession("analyzer-test", window=analyzer.window, hop=analyzer.hop,
+                          features=analyzer.feature_stream("", "analyzer-test"), detector=analyzer.estimate,
+                          hooks=[lambda u: out.append(analyzer.to_dashboard(u.estimate, u.row or {}))
+                                 if u.kind == "estimate" else None])
+    source = VirtualPatientSource(8, seed=5)
     for s in range(130):
-        out += analyzer.feed(source.next_second(float(s), 4, False), float(s))
+        for chunk in source.next_second(float(s), 4, False):
+            session.process(chunk)
     assert [e["t_end"] for e in out] == [60.0 + 10.0 * k for k in range(len(out))] and len(out) >= 7
+    assert len(session.estimates) == len(out)
     for e in out:
         assert e["model"] and isinstance(e["abstained"], bool)
         if not e["abstained"]:
@@ -220,3 +227,29 @@ async def test_client_source_feeds_the_pipeline(live_server: LiveServer, clinici
         assert c.get(f"/api/sessions/{sid}/live").json()["info"]["source_kind"] == "client"
         await client.close()
         assert c.post(f"/api/sessions/{sid}/stop").status_code == 200
+
+
+def test_dashboard_socket_sees_the_end_and_updates_after_it(live_server: LiveServer,
+                                                           clinician: dict[str, Any]) -> None:
+    """The dashboard's mailbox lives in the session's LiveSession; it survives the pipeline's end (notes still come)."""
+    from websockets.sync.client import connect
+
+    with live_server.client(clinician["token"]) as c:
+        sid = _plan(c, clinician["pid"], speed=20)
+        assert c.post(f"/api/sessions/{sid}/start").status_code == 200
+        ws_url = live_server.url.replace("http", "ws") + f"/ws/sessions/{sid}"
+        with connect(ws_url, additional_headers={"Authorization": f"Bearer {clinician['token']}"}) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            seen: list[dict[str, Any]] = []
+            while not any(u["type"] == "vitals" for u in seen):
+                seen.append(json.loads(ws.recv(timeout=10)))
+            assert c.post(f"/api/sessions/{sid}/stop").json()["state"] == "stopped"
+            while not any(u["type"] == "state" and u["state"] == "stopped" for u in seen):
+                seen.append(json.loads(ws.recv(timeout=10)))
+            runner = live_server.services.live.get(sid)
+            assert runner is not None and _wait(lambda: runner.live.state == "stopped", timeout=10)
+            assert c.post(f"/api/sessions/{sid}/notes", json={"text": "debrief after the end"}).status_code == 201
+            while not any(u["type"] == "note" for u in seen):
+                seen.append(json.loads(ws.recv(timeout=10)))
+        note = next(u for u in seen if u["type"] == "note")
+        assert note["text"] == "debrief after the end" and note["session"] == sid

@@ -111,6 +111,9 @@ class LiveSession:
         How long an out-of-order chunk may wait for the chunk that belongs before it.
     stale_after
         Seconds without data after which a stream is reported lost (quality), not zero-filled.
+    extra_topics
+        Application topics subscribers may ask for besides :data:`ALL_TOPICS` (e.g. ``"dashboard"``); the
+        application fills them with :meth:`publish`.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class LiveSession:
         reorder_window: float = 2.0,
         stale_after: float = 3.0,
         tick_interval: float = 0.5,
+        extra_topics: Iterable[str] = (),
     ) -> None:
         if not (window > 0 and hop > 0):
             raise ConfigurationError(f"window and hop must be positive, got window={window}, hop={hop}")
@@ -151,6 +155,7 @@ class LiveSession:
         self.reorder_window = reorder_window
         self.stale_after = stale_after
         self.tick_interval = tick_interval
+        self.topics = ALL_TOPICS | frozenset(extra_topics)
         self._queue: asyncio.Queue[Chunk | None] = asyncio.Queue(queue_size)
         self.buffers: dict[str, StreamBuffer] = {}
         self.subscriptions: list[Subscription] = []
@@ -297,9 +302,9 @@ class LiveSession:
     ) -> Subscription:
         """A new bounded mailbox for ``topics`` (see :data:`ALL_TOPICS`)."""
         topics = set(topics)
-        unknown = topics - ALL_TOPICS
+        unknown = topics - self.topics
         if unknown:
-            raise ConfigurationError(f"unknown topics {sorted(unknown)}; use some of {sorted(ALL_TOPICS)}")
+            raise ConfigurationError(f"unknown topics {sorted(unknown)}; use some of {sorted(self.topics)}")
         sub = Subscription(name or f"sub{len(self.subscriptions)}", topics, maxsize)
         self.subscriptions.append(sub)
         return sub
@@ -308,6 +313,19 @@ class LiveSession:
         sub.close()
         with contextlib.suppress(ValueError):
             self.subscriptions.remove(sub)
+
+    def publish(self, topic: str, message: dict[str, Any]) -> None:
+        """Publish an application message (e.g. a dashboard update, a command in an app's own format).
+
+        It reaches the subscribers of ``topic`` through their bounded mailboxes like the pipeline's own messages
+        (``command`` and ``end`` are never dropped). It is not recorded: log what matters with :meth:`record`.
+        """
+        if topic not in self.topics:
+            raise ConfigurationError(
+                f"cannot publish on unknown topic {topic!r}; use one of {sorted(self.topics)}"
+                " (add application topics with LiveSession(extra_topics=...))"
+            )
+        self._publish(topic, message)
 
     def _publish(self, topic: str, message: dict[str, Any]) -> None:
         for s in self.subscriptions:

@@ -2,12 +2,13 @@
 
 ``create_app(settings)`` builds the app; :class:`Settings` says where data lives. A live session is a
 :class:`LiveSessionRunner` driven through a small interface (start, push chunks, subscribe, approve/reject,
-set level, pause/resume/stop, notes); :func:`build_engine` wires the project's real components behind it.
+set level, pause/resume/stop, notes) over one :class:`attunexr.session.LiveSession` that runs its signal pipeline;
+:func:`build_engine` wires the project's real components behind it.
 """
 
 from attunexr.web._app import create_app
 from attunexr.web._engine import SessionEngine, default_levels
-from attunexr.web._live import LiveRegistry, LiveSessionRunner, Subscriber
+from attunexr.web._live import LiveRegistry, LiveSessionRunner
 from attunexr.web._live_bridge import build_engine
 from attunexr.web._settings import Settings
 
@@ -16,7 +17,6 @@ __all__ = [
     "LiveSessionRunner",
     "SessionEngine",
     "Settings",
-    "Subscriber",
     "build_engine",
     "create_app",
     "default_levels",

@@ -1,6 +1,7 @@
 """Adapters from the project's real components to the parts of a :class:`~attunexr.web._engine.SessionEngine`.
 
-- :class:`PipelineAnalyzer`: :class:`attunexr.features.FeatureStream` → detector (``attunexr.models``) → estimates;
+- :class:`DetectorAnalyzer`: the detector (``attunexr.models``) and feature driver a session's
+  :class:`attunexr.session.LiveSession` runs, and the dashboard's estimate format;
 - :class:`ControllerAdapter`: :class:`attunexr.exposure.ExposureController` with a policy and clinician bounds;
 - :class:`SupervisorAdapter`: :class:`attunexr.safety.SafetySupervisor` with the default monitors.
 """
@@ -16,7 +17,7 @@ import pandas as pd
 
 from attunexr.recording import Chunk
 
-__all__ = ["ControllerAdapter", "PipelineAnalyzer", "SupervisorAdapter", "hierarchy_levels"]
+__all__ = ["ControllerAdapter", "DetectorAnalyzer", "SupervisorAdapter", "hierarchy_levels"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,30 @@ def hierarchy_levels(scenario: str) -> list[dict[str, Any]] | None:
     return out
 
 
-class PipelineAnalyzer:
-    """Chunks → the shared feature pipeline → the detector; estimates as dicts with the window's quality."""
+class _WithoutKinds:
+    """A feature driver that leaves some stream kinds out (the VR client's head pose is telemetry, not physiology)."""
 
-    def __init__(self, detector: Any, *, model_name: str, window: float = 60.0, hop: float = 10.0,
-                 subject: str = "", session: str = "") -> None:
-        from attunexr.features import FeatureStream
+    def __init__(self, features: Any, skip: frozenset[str]) -> None:
+        self.features, self.skip = features, skip
+        self.window, self.hop = features.window, features.hop
 
-        self.features = FeatureStream(window=window, hop=hop, subject=subject, session=session)
+    def push(self, chunk: Chunk) -> list[dict[str, Any]]:
+        return [] if chunk.kind in self.skip else self.features.push(chunk)
+
+
+class DetectorAnalyzer:
+    """The detector side of a web session, run by the session's :class:`attunexr.session.LiveSession`.
+
+    The live session buffers the chunks, drives :class:`attunexr.features.FeatureStream` (:meth:`feature_stream`)
+    and calls :meth:`estimate` on each completed window; :meth:`to_dashboard` turns its estimates into the
+    dashboard's format (top contributions, the window's quality).
+    """
+
+    skip_kinds = frozenset({"head_pose"})
+
+    def __init__(self, detector: Any, *, model_name: str, window: float = 60.0, hop: float = 10.0) -> None:
         self.detector = detector
+        self.window, self.hop = float(window), float(hop)
         version = str(getattr(detector, "version", "") or "")
         try:
             from attunexr.models import load_card
@@ -76,30 +92,30 @@ class PipelineAnalyzer:
                      "model_version": version, "model_card": model_name,
                      "features": f"attunexr.features.FeatureStream(window={window:g}, hop={hop:g})"}
 
-    def feed(self, chunks: list[Chunk], t: float, vitals: dict[str, float | None] | None = None
-             ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for c in chunks:
-            if c.kind == "head_pose":
-                continue
-            rows.extend(self.features.push(c))
-        if not rows:
-            return []
-        df = pd.DataFrame(rows)
-        if "time_in_vr" not in df.columns and "t_end" in df.columns:
-            df["time_in_vr"] = df["t_end"]  # the session clock starts when the patient enters VR
-        out = []
-        for row, est in zip(rows, self.detector.estimate(df), strict=True):
-            quality = {k: _finite(row.get(k)) for k in ("q_cardiac", "q_eda", "q_resp", "q_motion", "quality_ok")}
-            out.append({"t_end": float(est.t_end), "probability": _finite(est.probability),
-                        "lower": _finite(est.lower), "upper": _finite(est.upper), "abstained": bool(est.abstained),
-                        "reason": est.reason, "model": est.model or self.info["model"],
-                        "contributions": {k: float(v) for k, v in sorted(
-                            ((k, v) for k, v in est.contributions.items() if k != "bias"),
-                            key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
-                        "window_quality": quality,
-                        "quality_ok": bool(row.get("quality_ok", True))})
-        return out
+    def feature_stream(self, subject: str, session: str) -> Any:
+        """The feature driver for one session (head pose left out)."""
+        from attunexr.features import FeatureStream
+
+        fs = FeatureStream(window=self.window, hop=self.hop, subject=subject, session=session)
+        return _WithoutKinds(fs, self.skip_kinds)
+
+    def estimate(self, rows: pd.DataFrame) -> list[Any]:
+        """Run the detector on feature rows (the session clock starts when the patient enters VR)."""
+        if "time_in_vr" not in rows.columns and "t_end" in rows.columns:
+            rows = rows.assign(time_in_vr=rows["t_end"])
+        return list(self.detector.estimate(rows))
+
+    def to_dashboard(self, est: Any, row: dict[str, Any]) -> dict[str, Any]:
+        """A :class:`attunexr.session.StateEstimate` and its feature row as the dashboard shows them."""
+        quality = {k: _finite(row.get(k)) for k in ("q_cardiac", "q_eda", "q_resp", "q_motion", "quality_ok")}
+        return {"t_end": float(est.t_end), "probability": _finite(est.probability),
+                "lower": _finite(est.lower), "upper": _finite(est.upper), "abstained": bool(est.abstained),
+                "reason": est.reason, "model": est.model or self.info["model"],
+                "contributions": {k: float(v) for k, v in sorted(
+                    ((k, v) for k, v in est.contributions.items() if k != "bias"),
+                    key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
+                "window_quality": quality,
+                "quality_ok": bool(row.get("quality_ok", True))}
 
 
 class ControllerAdapter:

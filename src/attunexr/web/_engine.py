@@ -1,9 +1,9 @@
 """The processing chain behind one live session, split into swappable parts.
 
 :class:`SessionEngine` composes a *source* (virtual patient or replay, one second at a time), a
-:class:`VitalsTracker` (the values and signal-quality badges the dashboard shows), an *analyzer* (features →
-detector → estimates), a *controller* (proposals or automatic steps within the clinician's bounds) and *safety*
-monitors. :mod:`attunexr.web._live_bridge` builds engines from the project's real components; the classes here are
+:class:`VitalsTracker` (the values and signal-quality badges the dashboard shows), an *analyzer* (the detector a
+session's :class:`attunexr.session.LiveSession` runs on its feature windows), a *controller* (proposals or automatic
+steps within the clinician's bounds) and *safety* monitors. :mod:`attunexr.web._live_bridge` builds engines from the project's real components; the classes here are
 the web app's own parts used when a component is not installed: replay of a real recording, a transparent
 baseline-normalised arousal index, a rule-based proposer and basic monitors. Each says so in ``engine.info``.
 """
@@ -83,10 +83,15 @@ class ChunkSource(Protocol):
 
 
 class Analyzer(Protocol):
-    info: dict[str, Any]
+    """Estimates for the dashboard and the controller.
 
-    def feed(self, chunks: list[Chunk], t: float, vitals: dict[str, float | None] | None = ...
-             ) -> list[dict[str, Any]]: ...
+    A detector analyzer (:class:`attunexr.web._adapters.DetectorAnalyzer`) also has ``window``, ``hop``,
+    ``feature_stream(subject, session)``, ``estimate(rows)`` and ``to_dashboard(estimate, row)``: the session's
+    :class:`attunexr.session.LiveSession` runs it. The fallback :class:`BaselineArousalIndex` has ``feed`` instead
+    and is fed the vitals once per second.
+    """
+
+    info: dict[str, Any]
 
 
 class Controller(Protocol):
@@ -442,9 +447,17 @@ class SessionEngine:
     def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
         return self.source.next_second(t, level, paused)
 
-    def feed(self, chunks: list[Chunk], t: float) -> EngineOutput:
+    def feed(self, chunks: list[Chunk], t: float, estimates: list[dict[str, Any]] | None = None) -> EngineOutput:
+        """One second: vitals and badges, safety checks and SUDS prompts.
+
+        ``estimates`` are those the session's :class:`attunexr.session.LiveSession` produced meanwhile (dashboard
+        format); a fallback analyzer with ``feed`` adds its own.
+        """
         vitals, quality = self.vitals.update(chunks, t)
-        estimates = self.analyzer.feed(chunks, t, vitals)
+        estimates = list(estimates or [])
+        feed = getattr(self.analyzer, "feed", None)
+        if feed is not None:
+            estimates += feed(chunks, t, vitals)
         if estimates:
             self._last_estimate = estimates[-1]
         suds, self._new_suds = self._new_suds, None

@@ -1,10 +1,13 @@
 """The live session as the web app sees it: an object driven through a small interface.
 
-:class:`LiveSessionRunner` owns one running session. It pulls one second of signals at a time from its
-:class:`~attunexr.web._engine.SessionEngine` (virtual patient or real replay, the feature pipeline, the detector,
-the exposure controller and the safety monitors), publishes updates to subscribers (dashboards, VR clients,
-benchmarks) through bounded queues that drop the oldest update for a slow reader, and records the timeline in the
-store. A clinician drives it with :meth:`approve`, :meth:`reject`, :meth:`set_level`, :meth:`pause`,
+:class:`LiveSessionRunner` owns one running session and keeps its clinical control. The signal pipeline is one
+:class:`attunexr.session.LiveSession` per session: it orders and buffers the chunks (gaps become quality), runs
+:class:`attunexr.features.FeatureStream` and the detector, records chunks and estimates in the encrypted session
+log and publishes estimates (and the runner's own messages) to its subscribers, whose bounded mailboxes drop the
+oldest message for a slow reader. The runner pulls one second of signals at a time from its
+:class:`~attunexr.web._engine.SessionEngine` (source, vitals, exposure controller, safety monitors), receives the
+estimates through a LiveSession hook, and publishes dashboard updates on the ``dashboard`` topic; it records the
+timeline in the store. A clinician drives it with :meth:`approve`, :meth:`reject`, :meth:`set_level`, :meth:`pause`,
 :meth:`resume`, :meth:`stop` and :meth:`add_note`; VR clients speak the published protocol through
 :mod:`attunexr.web._vr_protocol` (commands out, acknowledgements, SUDS events and head pose in).
 """
@@ -20,37 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attunexr.errors import ProtocolError, SafetyError
-from attunexr.recording import Chunk
+from attunexr.errors import ProtocolError, SafetyError, SignalError
+from attunexr.recording import Chunk, RecordingMeta
+from attunexr.session import LiveSession, SessionUpdate, Subscription
 from attunexr.web._engine import SessionEngine
 
-__all__ = ["LiveRegistry", "LiveSessionRunner", "Subscriber"]
+__all__ = ["DASHBOARD_TOPIC", "LiveRegistry", "LiveSessionRunner"]
 
 logger = logging.getLogger(__name__)
 
 RecordFn = Callable[[list[tuple[str, float, str, dict[str, Any]]]], None]
 PROTOCOL_VERSION = 1
-
-
-class Subscriber:
-    """A bounded queue of updates for one reader; when full, the oldest update is dropped (never blocks)."""
-
-    def __init__(self, maxsize: int = 512) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
-        self.dropped = 0
-
-    def put(self, update: dict[str, Any]) -> None:
-        while True:
-            try:
-                self.queue.put_nowait(update)
-                return
-            except asyncio.QueueFull:
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    self.queue.get_nowait()
-                    self.dropped += 1
-
-    async def get(self) -> dict[str, Any]:
-        return await self.queue.get()
+#: The LiveSession topic that carries the dashboard's updates (the runner's own message format).
+DASHBOARD_TOPIC = "dashboard"
 
 
 @dataclass
@@ -67,7 +52,7 @@ class _History:
 
 
 class LiveSessionRunner:
-    """One live session: source → pipeline → controller/safety → subscribers and store.
+    """One live session: source → :class:`attunexr.session.LiveSession` → controller/safety → dashboard and store.
 
     Parameters
     ----------
@@ -79,6 +64,8 @@ class LiveSessionRunner:
         Called with batches of ``(kind, t, actor, payload)`` events to store (once per second of session time).
     speed
         Session seconds per wall-clock second (1.0 = real time; demos and tests may run faster).
+    recorder
+        The encrypted session log (:class:`attunexr.session.SessionRecorder`), given to the LiveSession.
     """
 
     def __init__(self, session_id: int, engine: SessionEngine, record: RecordFn, *, speed: float = 1.0,
@@ -87,6 +74,17 @@ class LiveSessionRunner:
         self.engine = engine
         self._record = record
         self.recorder = recorder  # attunexr.session.SessionRecorder: encrypted append-only log of everything
+        analyzer = engine.analyzer
+        sid = str(session_id)
+        make_features = getattr(analyzer, "feature_stream", None)
+        self.live = LiveSession(
+            sid, meta=RecordingMeta(subject="", session=sid, dataset="attunexr-live"),
+            window=float(getattr(analyzer, "window", 60.0)), hop=float(getattr(analyzer, "hop", 10.0)),
+            features=make_features("", sid) if make_features is not None else None,
+            detector=getattr(analyzer, "estimate", None), recorder=recorder, hooks=[self._on_live_update],
+            extra_topics=(DASHBOARD_TOPIC,))
+        self._live_estimates: list[dict[str, Any]] = []  # from the LiveSession, taken up once per second
+        self._closing: asyncio.Task[None] | None = None
         self.speed = float(speed)
         self.state = "ready"
         self.t = 0.0
@@ -101,8 +99,7 @@ class LiveSessionRunner:
         self.quality: dict[str, str] = {}
         self.vitals: dict[str, float | None] = {"hr": None, "eda": None}
         self.history = _History()
-        self._subs: set[Subscriber] = set()
-        self._vr_outboxes: set[Any] = set()  # attunexr.session.Subscription of connected VR clients
+        self._vr_outboxes: set[Subscription] = set()  # LiveSession mailboxes of connected VR clients
         self._pending: list[tuple[str, float, str, dict[str, Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
@@ -113,16 +110,21 @@ class LiveSessionRunner:
         self.finished = asyncio.Event()
 
     # ---------------------------------------------------------------- subscriptions
-    def subscribe(self) -> Subscriber:
-        """A new subscriber to every update (dashboards, benchmarks)."""
-        sub = Subscriber()
-        self._subs.add(sub)
+    def subscribe(self, maxsize: int = 512) -> Subscription:
+        """A new LiveSession mailbox for every dashboard update (dashboards, benchmarks); ``get()`` returns ``None``
+        once the session's pipeline has ended."""
+        return self.live.subscribe({DASHBOARD_TOPIC}, maxsize=maxsize, name="dashboard")
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.live.unsubscribe(sub)
+
+    def subscribe_vr(self, topics: set[str], maxsize: int = 256, name: str = "vr-client") -> Subscription:
+        """A VR client's LiveSession mailbox (estimates, quality ... from the pipeline; commands from the runner)."""
+        sub = self.live.subscribe(topics, maxsize=maxsize, name=name)
+        self.add_vr_outbox(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscriber) -> None:
-        self._subs.discard(sub)
-
-    def add_vr_outbox(self, outbox: Any) -> None:
+    def add_vr_outbox(self, outbox: Subscription) -> None:
         """A VR client joined: bring it to the current state with commands, then keep it informed."""
         self._vr_outboxes.add(outbox)
         self.vr_clients = len(self._vr_outboxes)
@@ -136,8 +138,9 @@ class LiveSessionRunner:
         elif self.state in ("stopped", "finished"):
             outbox.offer("command", self._command_message("end", {"reason": "join"}))
 
-    def remove_vr_outbox(self, outbox: Any) -> None:
+    def remove_vr_outbox(self, outbox: Subscription) -> None:
         self._vr_outboxes.discard(outbox)
+        self.live.unsubscribe(outbox)
         self.vr_clients = len(self._vr_outboxes)
         self._publish({"type": "vr_client", "connected": self.vr_clients})
 
@@ -145,8 +148,7 @@ class LiveSessionRunner:
         update.setdefault("session", self.session_id)
         update.setdefault("t", round(self.t, 3))
         update["sent_at"] = time.time()
-        for sub in list(self._subs):
-            sub.put(update)
+        self.live.publish(DASHBOARD_TOPIC, update)
 
     def _command_message(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         self._seq += 1
@@ -157,15 +159,16 @@ class LiveSessionRunner:
     def _command(self, command: str, **params: Any) -> dict[str, Any]:
         """Send a protocol command to every VR client (never dropped) and show it on the dashboard."""
         msg = self._command_message(command, params)
-        for outbox in list(self._vr_outboxes):
-            outbox.offer("command", msg)
+        self.live.publish("command", msg)  # the VR protocol's command, never dropped
         self._publish({"type": "command", "command": command, "command_id": msg["id"], **params})
         self._event("command", "system", {"command": command, "id": msg["id"], **params})
         return msg
 
-    def _event(self, kind: str, actor: str, payload: dict[str, Any]) -> None:
+    def _event(self, kind: str, actor: str, payload: dict[str, Any], *, log: bool = True) -> None:
+        """Store a timeline event; with ``log`` also in the encrypted session log (estimates are logged by the
+        LiveSession)."""
         self._pending.append((kind, self.t, actor, payload))
-        if self.recorder is not None and not self.recorder.closed:
+        if log and self.recorder is not None and not self.recorder.closed:
             self.recorder.append_record(kind, {"actor": actor, **payload}, t=self.t)
 
     def _flush(self) -> None:
@@ -187,6 +190,7 @@ class LiveSessionRunner:
         self._event("info", "system", self.engine.info)
         self._command("set_level", level=self.level, name=self.engine.level_name(self.level),
                       params=self.engine.level_params(self.level), scenario=self.engine.scenario)
+        await self.live.start()
         self._task = asyncio.create_task(self._run(), name=f"live-session-{self.session_id}")
 
     async def _run(self) -> None:
@@ -223,11 +227,14 @@ class LiveSessionRunner:
             self._flush()
 
     def push_chunks(self, chunks: list[Chunk]) -> None:
-        """Feed chunks through the pipeline and publish what follows (vitals, estimates, proposals, alerts)."""
-        if self.recorder is not None and not self.recorder.closed:
-            for c in chunks:
-                self.recorder.append_chunk(c)
-        out = self.engine.feed(chunks, self.t)
+        """Feed chunks through the LiveSession and publish what follows (vitals, estimates, proposals, alerts)."""
+        for c in chunks:
+            try:
+                self.live.process(c)  # log, buffer, features, detector: estimates come back through the hook
+            except SignalError as err:
+                logger.warning("session %s: rejected a chunk of %r: %s", self.session_id, c.stream, err)
+        estimates, self._live_estimates = self._live_estimates, []
+        out = self.engine.feed(chunks, self.t, estimates)
         self.vitals.update(out.vitals)
         self.quality = out.quality
         h = self.history
@@ -246,11 +253,7 @@ class LiveSessionRunner:
             h.lower.append(None if est["abstained"] else est["lower"])
             h.upper.append(None if est["abstained"] else est["upper"])
             self._publish({"type": "estimate", **est})
-            for outbox in list(self._vr_outboxes):
-                outbox.offer("estimate", {"v": PROTOCOL_VERSION, "type": "estimate", "t": est.get("t_end"),
-                                          **{k: est.get(k) for k in ("probability", "lower", "upper", "abstained",
-                                                                      "reason", "model")}})
-            self._event("estimate", est.get("model", "model"), est)
+            self._event("estimate", est.get("model", "model"), est, log=False)
         for alert in out.alerts:
             self._raise_alert(alert)
         for sp in out.suds_prompts:
@@ -267,6 +270,14 @@ class LiveSessionRunner:
                                               self.quality, self.suds):
                 self._controller_action(action)
         self._expire_proposals()
+
+    def _on_live_update(self, update: SessionUpdate) -> None:
+        """LiveSession hook: keep each estimate (dashboard format) for the next second's clinical control."""
+        if update.kind != "estimate" or update.estimate is None or self.state in ("stopped", "finished"):
+            return
+        to_dashboard = getattr(self.engine.analyzer, "to_dashboard", None)
+        if to_dashboard is not None:
+            self._live_estimates.append(to_dashboard(update.estimate, update.row or {}))
 
     def _controller_action(self, action: dict[str, Any]) -> None:
         kind = action["type"]
@@ -402,10 +413,20 @@ class LiveSessionRunner:
         self._publish({"type": "state", "state": state, "by": actor, "reason": reason})
         self._event("end", actor, {"state": state, "reason": reason})
         self._command("end", reason=reason)
-        for outbox in list(self._vr_outboxes):
-            outbox.offer("end", {"v": PROTOCOL_VERSION, "type": "end", "session_id": str(self.session_id)})
         self._flush()
-        self.finished.set()
+        try:
+            self._closing = asyncio.get_running_loop().create_task(self._close_pipeline())
+        except RuntimeError:  # no event loop (driven synchronously): nothing is running that could be closed
+            self.finished.set()
+
+    async def _close_pipeline(self) -> None:
+        """End the LiveSession (the protocol's ``end`` message, mailboxes and session log closed), then signal."""
+        try:
+            await self.live.stop()
+        except Exception:  # noqa: BLE001 - the session is over either way; the failure is logged
+            logger.exception("session %s: closing the live pipeline failed", self.session_id)
+        finally:
+            self.finished.set()
 
     async def stop(self, actor: str, reason: str = "stopped by clinician") -> None:
         """Stop now from any state; the VR client ends the scene. Always allowed."""
@@ -414,6 +435,8 @@ class LiveSessionRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
 
     def add_note(self, text: str, actor: str) -> dict[str, Any]:
         note = {"text": text, "by": actor, "t": self.t}
@@ -457,7 +480,7 @@ class LiveSessionRunner:
         if push is not None:  # the session's signals come from the client: they enter the pipeline (and the log)
             push(chunk)
         elif self.recorder is not None and not self.recorder.closed:
-            self.recorder.append_chunk(chunk)
+            self.recorder.append_chunk(chunk)  # stored, not analysed
 
     def record_suds(self, value: float, actor: str) -> dict[str, Any]:
         entry = {"value": value, "t": self.t, "level": self.level, "by": actor}

@@ -6,8 +6,8 @@ Which parts are used (each is recorded in ``engine.info`` and in the session rep
   ``virtual`` → a virtual patient from :mod:`attunexr.simulation` whose fear responds to the exposure
   level; ``replay:DATASET:SUBJECT`` → a real recording through :func:`attunexr.io.datasets.get_dataset` (or the
   Empatica reader for Stress-Predict) replayed second by second;
-- analyzer: the feature pipeline :class:`attunexr.features.FeatureStream` and the detector
-  ``attunexr.models.load_model("stress")`` when both are installed, else the web app's transparent fallback index;
+- analyzer: the detector ``attunexr.models.load_model("stress")``, run with :class:`attunexr.features.FeatureStream`
+  by the session's :class:`attunexr.session.LiveSession`, else the web app's transparent fallback index;
 - controller: :class:`attunexr.exposure.ExposureController` when installed, else the web app's rule proposer;
 - safety: :mod:`attunexr.safety` monitors when installed, else the web app's basic monitors.
 """
@@ -61,7 +61,7 @@ def _analyzer(plan: dict[str, Any]) -> Any:
     try:
         from attunexr.errors import ModelError
         from attunexr.models import load_model
-        from attunexr.web._adapters import PipelineAnalyzer
+        from attunexr.web._adapters import DetectorAnalyzer
     except ImportError:
         return BaselineArousalIndex()
     name = plan.get("model", "stress")
@@ -70,7 +70,7 @@ def _analyzer(plan: dict[str, Any]) -> Any:
     except ModelError as err:
         logger.warning("model %r unavailable (%s); using the web app's fallback arousal index", name, err)
         return BaselineArousalIndex()
-    return PipelineAnalyzer(detector, model_name=name)
+    return DetectorAnalyzer(detector, model_name=name)
 
 
 def _controller(plan: dict[str, Any], n_levels: int) -> Any:

@@ -31,18 +31,14 @@ class RunnerVRSession:
     def __init__(self, runner: Any) -> None:
         self.runner = runner
         self.session_id = str(runner.session_id)
-        analyzer = runner.engine.analyzer
-        self.window = float(getattr(getattr(analyzer, "features", None), "window", 60.0))
-        self.hop = float(getattr(getattr(analyzer, "features", None), "hop", 10.0))
+        self.window = runner.live.window
+        self.hop = runner.live.hop
 
     def subscribe(self, topics: set[str], maxsize: int = 256, name: str = "vr-client") -> Subscription:
-        sub = Subscription(name, topics, maxsize)
-        self.runner.add_vr_outbox(sub)
-        return sub
+        return self.runner.subscribe_vr(topics, maxsize, name)  # type: ignore[no-any-return]
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.runner.remove_vr_outbox(sub)
-        sub.close()
 
     async def put(self, chunk: Chunk) -> None:
         self.runner.client_chunk(chunk)

@@ -16,9 +16,10 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from attunexr.session import Subscription
 from attunexr.store import TherapySession, append_audit
 from attunexr.web._auth import principal_from_token, token_from
-from attunexr.web._live import LiveSessionRunner, Subscriber
+from attunexr.web._live import LiveSessionRunner
 from attunexr.web._services import WebServices
 
 __all__ = ["router"]
@@ -36,9 +37,14 @@ def _same_origin(ws: WebSocket) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
-async def _pump(ws: WebSocket, sub: Subscriber) -> None:
+async def _pump(ws: WebSocket, runner: LiveSessionRunner, subs: list[Subscription]) -> None:
     while True:
-        update = await sub.get()
+        update = await subs[0].get()
+        if update is None:
+            # the session's pipeline ended and closed its mailboxes; updates after the end (notes, SUDS) still come
+            runner.unsubscribe(subs[0])
+            subs[0] = runner.subscribe()
+            continue
         await ws.send_text(json.dumps(update, default=_json_default))
 
 
@@ -77,9 +83,9 @@ async def dashboard_socket(ws: WebSocket, session_id: int) -> None:
         await ws.send_text(json.dumps({"type": "error", "message": "session is not running"}))
         await ws.close(code=4409)
         return
-    sub = runner.subscribe()
+    subs = [runner.subscribe()]
     await ws.send_text(json.dumps(runner.snapshot(), default=_json_default))
-    pump = asyncio.create_task(_pump(ws, sub))
+    pump = asyncio.create_task(_pump(ws, runner, subs))
     try:
         while True:
             await ws.receive_text()  # the dashboard sends nothing but pings; actions go through the REST API
@@ -87,7 +93,7 @@ async def dashboard_socket(ws: WebSocket, session_id: int) -> None:
         pass
     finally:
         pump.cancel()
-        runner.unsubscribe(sub)
+        runner.unsubscribe(subs[0])
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump
 

@@ -11,7 +11,7 @@ import pytest
 
 from attunexr.features import extract
 from attunexr.io.datasets import get_dataset
-from attunexr.models import ArousalDetector
+from attunexr.models import ArousalDetector, load_model
 from attunexr.models._tasks import targets
 from attunexr.recording import Chunk, Event
 from attunexr.sensors import IteratorSource, ReplaySource
@@ -47,6 +47,28 @@ async def test_live_estimates_equal_offline_with_real_detector(s02, arousal_dete
     np.testing.assert_allclose([e.lower for e in live], [e.lower for e in offline], rtol=1e-9)
     assert [e.reason for e in live] == [e.reason for e in offline]
     assert any(e.reason != "collecting_baseline" for e in live)  # the live baseline completes
+
+
+async def test_live_equals_offline_with_the_shipped_stress_model(s02) -> None:
+    """The registry's `stress` model behind the live pipeline gives the offline answers, answered windows included."""
+    detector = load_model("stress")
+    rec = s02.crop(s02.t_start, s02.t_start + 1200.0)
+    session = LiveSession("live-eq-shipped", window=60.0, hop=10.0, origin=0.0, detector=detector)
+    await _replay(session, rec)
+    offline = detector.estimate(extract(rec, 60.0, 10.0).drop(columns=["label"]))
+    live = list(session.estimates)
+    assert [e.t_end for e in live] == [e.t_end for e in offline]
+    assert [(e.abstained, e.reason) for e in live] == [(e.abstained, e.reason) for e in offline]
+    answered = [i for i, e in enumerate(offline) if not e.abstained]
+    assert len(answered) >= 20  # the comparison covers real answers, not only abstentions
+    np.testing.assert_allclose(
+        [live[i].probability for i in answered], [offline[i].probability for i in answered], rtol=1e-9
+    )
+    for i in answered[:5]:
+        assert live[i].contributions.keys() == offline[i].contributions.keys()
+        np.testing.assert_allclose(
+            list(live[i].contributions.values()), list(offline[i].contributions.values()), rtol=1e-9, atol=1e-12
+        )
 
 
 async def test_live_equals_offline_under_shuffled_late_chunks(s02_short, detector) -> None:

@@ -10,9 +10,7 @@ baseline-normalised arousal index, a rule-based proposer and basic monitors. Eac
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,11 +20,9 @@ import numpy as np
 from attunexr.recording import Chunk, Recording
 
 __all__ = [
-    "BaselineArousalIndex",
     "ClientSource",
     "EngineOutput",
     "ReplaySource",
-    "RuleProposer",
     "SessionEngine",
     "VitalsTracker",
     "default_levels",
@@ -87,8 +83,7 @@ class Analyzer(Protocol):
 
     A detector analyzer (:class:`attunexr.web._adapters.DetectorAnalyzer`) also has ``window``, ``hop``,
     ``feature_stream(subject, session)``, ``estimate(rows)`` and ``to_dashboard(estimate, row)``: the session's
-    :class:`attunexr.session.LiveSession` runs it. The fallback :class:`BaselineArousalIndex` has ``feed`` instead
-    and is fed the vitals once per second.
+    :class:`attunexr.session.LiveSession` runs it.
     """
 
     info: dict[str, Any]
@@ -252,164 +247,6 @@ class VitalsTracker:
         self.last_ok[name] = ok
 
 
-class BaselineArousalIndex:
-    """Transparent fallback arousal index used only when no trained detector is installed.
-
-    Every ``hop`` seconds, the mean per-second HR and EDA (from :class:`VitalsTracker`) of the last ``window``
-    seconds are z-scored against the session's
-    first ``window`` seconds (the person's own baseline, as in personalised reference ranges; Iqbal et al., Sensors
-    2022) and mapped through a logistic function; the band is ±1.96 standard errors of the window means. It
-    abstains before the baseline is complete and when a signal is poor or lost. Unvalidated: the report says so.
-    """
-
-    def __init__(self, window: float = 60.0, hop: float = 10.0) -> None:
-        self.window, self.hop = window, hop
-        self.hr: deque[tuple[float, float]] = deque()
-        self.eda: deque[tuple[float, float]] = deque()
-        self.base: dict[str, tuple[float, float]] = {}
-        self.info = {"model": "baseline-zscore-index (fallback, unvalidated)", "model_version": "web-1",
-                     "model_card": None}
-        self._next = window + hop
-
-    def feed(self, chunks: list[Chunk], t: float, vitals: dict[str, float | None] | None = None
-             ) -> list[dict[str, Any]]:
-        for name, buf in (("hr", self.hr), ("eda", self.eda)):
-            value = (vitals or {}).get(name)
-            if value is not None:
-                buf.append((t, float(value)))
-        now = t + 1.0
-        if now < self._next:
-            return []
-        self._next += self.hop
-        if "hr" not in self.base:
-            for name, buf in (("hr", self.hr), ("eda", self.eda)):
-                vals = np.array([x for _, x in buf if _ < self.window])
-                if len(vals) >= 5:
-                    self.base[name] = (float(vals.mean()), float(max(vals.std(), 1e-3)))
-        zs, ses = [], []
-        reason = ""
-        for name, buf in (("hr", self.hr), ("eda", self.eda)):
-            while buf and buf[0][0] < now - self.window:
-                buf.popleft()
-            vals = np.array([x for _, x in buf])
-            if name not in self.base or len(vals) < 5:
-                reason = f"{name}: not enough data"
-                continue
-            mu, sd = self.base[name]
-            zs.append((vals.mean() - mu) / sd)
-            ses.append(vals.std() / sd / math.sqrt(len(vals)))
-        est: dict[str, Any] = {"t_end": now, "model": self.info["model"], "contributions": {}}
-        if len(zs) < 2:
-            return [{**est, "probability": None, "lower": None, "upper": None, "abstained": True,
-                     "reason": reason or "baseline incomplete"}]
-        z = float(np.mean(zs))
-        se = float(np.sqrt(np.sum(np.square(ses))) / len(ses))
-
-        def sig(x: float) -> float:
-            return 1.0 / (1.0 + math.exp(-x))
-
-        return [{**est, "probability": sig(z), "lower": sig(z - 1.96 * se), "upper": sig(z + 1.96 * se),
-                 "abstained": False, "reason": "",
-                 "contributions": {"hr_z": float(zs[0]) / 2, "eda_z": float(zs[1]) / 2}}]
-
-
-class RuleProposer:
-    """Fallback exposure controller with the clinician's bounds (used when :mod:`attunexr.exposure` is absent).
-
-    Proposes one step up after ``min_dwell_s`` at a level when arousal is confidently below the therapeutic window's
-    top (upper band < ``window[1]``) and every signal is good; proposes one step down when arousal is above the
-    window. Never proposes escalation while a signal is poor or lost or the estimate abstains. In ``auto`` mode it
-    applies its steps itself; in ``manual`` mode it stays silent.
-    """
-
-    def __init__(self, *, mode: str, max_level: int, min_dwell_s: float, window: tuple[float, float],
-                 max_step: int = 1, expires_after_s: float = 120.0) -> None:
-        self.mode, self.max_level, self.min_dwell_s = mode, max_level, min_dwell_s
-        self.window, self.max_step, self.expires_after_s = window, max_step, expires_after_s
-        self._ids = itertools.count(1)
-        self.info = {"controller": f"rule proposer (web fallback), mode {mode}"}
-        self._last_est_t: float | None = None
-
-    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
-                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if self.mode == "manual" or estimate is None or estimate.get("t_end") == self._last_est_t:
-            return []
-        self._last_est_t = estimate.get("t_end")
-        poor = [k for k in ("hr", "eda") if quality.get(k) != "good"]
-        evidence = {"estimate": {k: estimate.get(k) for k in ("probability", "lower", "upper", "abstained",
-                                                                "model")},
-                    "quality": quality, "dwell_s": t - level_since,
-                    "contributions": estimate.get("contributions", {}),
-                    "last_suds": suds[-1]["value"] if suds else None}
-        p = estimate.get("probability")
-        action: dict[str, Any] | None = None
-        if not estimate.get("abstained") and p is not None and p > self.window[1] and level > 0:
-            action = {"to_level": level - 1, "reason_code": "above_window",
-                      "reason": f"arousal {p:.2f} above the therapeutic window top {self.window[1]:.2f}"}
-        elif (not poor and not estimate.get("abstained") and p is not None and level < self.max_level
-              and t - level_since >= self.min_dwell_s and estimate["upper"] < self.window[1]):
-            action = {"to_level": min(level + self.max_step, self.max_level), "reason_code": "habituated",
-                      "reason": (f"arousal {p:.2f} (band up to {estimate['upper']:.2f}) below the window top "
-                                 f"{self.window[1]:.2f} after {t - level_since:.0f} s at this level; signals good")}
-        if action is None:
-            return []
-        action["evidence"] = evidence
-        action["from_level"] = level
-        if self.mode == "auto":
-            return [{"type": "auto", **action}]
-        return [{"type": "proposal", "id": f"p{next(self._ids)}", "expires_after_s": self.expires_after_s,
-                 **action}]
-
-    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician", t: float | None = None) -> None:
-        return None
-
-    def on_level(self, level: int, t: float, actor: str = "clinician") -> None:
-        return None
-
-
-class BasicMonitors:
-    """Fallback safety monitors: overload (arousal above a ceiling for a time; SUDS at or above a ceiling) and
-    signal loss (HR or EDA lost for longer than a limit). Used when :mod:`attunexr.safety` is absent."""
-
-    def __init__(self, *, arousal_ceiling: float = 0.9, overload_s: float = 30.0, suds_ceiling: float = 85.0,
-                 signal_loss_s: float = 10.0) -> None:
-        self.arousal_ceiling, self.overload_s = arousal_ceiling, overload_s
-        self.suds_ceiling, self.signal_loss_s = suds_ceiling, signal_loss_s
-        self._above_since: float | None = None
-        self._lost_since: float | None = None
-        self._raised: set[str] = set()
-        self.info = {"safety": "basic monitors (web fallback)"}
-
-    def check(self, t: float, vitals: dict[str, float | None], quality: dict[str, str],
-              estimate: dict[str, Any] | None, suds: float | None,
-              last_sample_t: dict[str, float] | None = None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        p = None if estimate is None or estimate.get("abstained") else estimate.get("probability")
-        if p is not None and p > self.arousal_ceiling:
-            self._above_since = t if self._above_since is None else self._above_since
-            if t - self._above_since >= self.overload_s and "overload" not in self._raised:
-                self._raised.add("overload")
-                out.append({"monitor": "overload", "severity": "high", "action": "de_escalate",
-                            "message": f"arousal above {self.arousal_ceiling:.2f} for {self.overload_s:.0f} s"})
-        else:
-            self._above_since = None
-            self._raised.discard("overload")
-        if suds is not None and suds >= self.suds_ceiling:
-            out.append({"monitor": "overload", "severity": "high", "action": "de_escalate",
-                        "message": f"SUDS {suds:.0f} at or above {self.suds_ceiling:.0f}"})
-        lost = [k for k in ("hr", "eda") if quality.get(k) == "lost"]
-        if lost:
-            self._lost_since = t if self._lost_since is None else self._lost_since
-            if t - self._lost_since >= self.signal_loss_s and "signal_loss" not in self._raised:
-                self._raised.add("signal_loss")
-                out.append({"monitor": "signal_loss", "severity": "medium", "action": "block_escalation",
-                            "message": f"{', '.join(lost)} lost for {self.signal_loss_s:.0f} s"})
-        else:
-            self._lost_since = None
-            self._raised.discard("signal_loss")
-        return out
-
-
 class SessionEngine:
     """Source + vitals + analyzer + controller + safety for one session, with the plan's hierarchy and bounds."""
 
@@ -451,13 +288,10 @@ class SessionEngine:
         """One second: vitals and badges, safety checks and SUDS prompts.
 
         ``estimates`` are those the session's :class:`attunexr.session.LiveSession` produced meanwhile (dashboard
-        format); a fallback analyzer with ``feed`` adds its own.
+        format).
         """
         vitals, quality = self.vitals.update(chunks, t)
         estimates = list(estimates or [])
-        feed = getattr(self.analyzer, "feed", None)
-        if feed is not None:
-            estimates += feed(chunks, t, vitals)
         if estimates:
             self._last_estimate = estimates[-1]
         suds, self._new_suds = self._new_suds, None

@@ -4,12 +4,12 @@ Which parts are used (each is recorded in ``engine.info`` and in the session rep
 
 - source: ``client`` → samples sent by the VR client or a sensor bridge over the VR-client protocol;
   ``virtual`` → a virtual patient from :mod:`attunexr.simulation` whose fear responds to the exposure
-  level; ``replay:DATASET:SUBJECT`` → a real recording through :func:`attunexr.io.datasets.get_dataset` (or the
-  Empatica reader for Stress-Predict) replayed second by second;
-- analyzer: the detector ``attunexr.models.load_model("stress")``, run with :class:`attunexr.features.FeatureStream`
-  by the session's :class:`attunexr.session.LiveSession`, else the web app's transparent fallback index;
-- controller: :class:`attunexr.exposure.ExposureController` when installed, else the web app's rule proposer;
-- safety: :mod:`attunexr.safety` monitors when installed, else the web app's basic monitors.
+  level; ``replay:DATASET:SUBJECT`` → a real recording through :func:`attunexr.io.datasets.get_dataset`
+  replayed second by second;
+- analyzer: the plan's registered detector (``attunexr.models.load_model("stress")`` by default), run with
+  :class:`attunexr.features.FeatureStream` by the session's :class:`attunexr.session.LiveSession`;
+- controller: :class:`attunexr.exposure.ExposureController` (its bounds gate every escalation);
+- safety: the :mod:`attunexr.safety` monitors.
 """
 
 from __future__ import annotations
@@ -18,17 +18,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from attunexr.errors import ConfigurationError, DatasetNotFoundError
+from attunexr.errors import ConfigurationError
+from attunexr.io.datasets import get_dataset
+from attunexr.models import load_model
 from attunexr.recording import Recording
-from attunexr.web._engine import (
-    BaselineArousalIndex,
-    BasicMonitors,
-    ClientSource,
-    ReplaySource,
-    RuleProposer,
-    SessionEngine,
-    default_levels,
-)
+from attunexr.web._adapters import ControllerAdapter, DetectorAnalyzer, SupervisorAdapter, hierarchy_levels
+from attunexr.web._engine import ClientSource, ReplaySource, SessionEngine, default_levels
 
 __all__ = ["build_engine", "load_replay_recording", "scenario_levels"]
 
@@ -41,80 +36,38 @@ def load_replay_recording(spec: str, data_dir: Path | None = None) -> Recording:
         dataset, subject = spec.split(":", 1)
     except ValueError as err:
         raise ConfigurationError(f"replay source {spec!r} must look like DATASET:SUBJECT, e.g. stress-predict:S02") from err
-    try:
-        from attunexr.io.datasets import get_dataset
-
-        return get_dataset(dataset).load(subject, data_dir=data_dir)
-    except ImportError:
-        pass
-    if dataset != "stress-predict":
-        raise ConfigurationError(f"dataset {dataset!r} cannot be replayed yet: only stress-predict is readable")
-    from attunexr.io import dataset_dir, read_empatica
-
-    folder = dataset_dir("stress-predict", data_dir) / "Raw_data" / subject
-    if not folder.is_dir():
-        raise DatasetNotFoundError(f"no Stress-Predict subject folder {folder}; subjects are S01..S35")
-    return read_empatica(folder, subject=subject, dataset="stress-predict")
+    return get_dataset(dataset).load(subject, data_dir=data_dir)
 
 
-def _analyzer(plan: dict[str, Any]) -> Any:
-    try:
-        from attunexr.errors import ModelError
-        from attunexr.models import load_model
-        from attunexr.web._adapters import DetectorAnalyzer
-    except ImportError:
-        return BaselineArousalIndex()
+def _analyzer(plan: dict[str, Any]) -> DetectorAnalyzer:
+    """The plan's registered detector (``stress`` by default); a missing model is an error, never a silent stand-in."""
     name = plan.get("model", "stress")
-    try:
-        detector = load_model(name)
-    except ModelError as err:
-        logger.warning("model %r unavailable (%s); using the web app's fallback arousal index", name, err)
-        return BaselineArousalIndex()
-    return DetectorAnalyzer(detector, model_name=name)
+    return DetectorAnalyzer(load_model(name), model_name=name)
 
 
-def _controller(plan: dict[str, Any], n_levels: int) -> Any:
+def _controller(plan: dict[str, Any], n_levels: int) -> ControllerAdapter:
     ctl = plan.get("controller", {})
     saf = plan.get("safety", {})
-    mode = ctl.get("mode", "propose")
     max_level = min(int(ctl.get("max_level", n_levels - 1)), n_levels - 1)
     window = tuple(ctl.get("window", (0.35, 0.7)))
-    try:
-        from attunexr.web._adapters import ControllerAdapter
-
-        bounds = {"max_level": max_level, "min_dwell_s": float(ctl.get("min_dwell_s", 60.0)),
-                  "max_step": int(ctl.get("max_step", 1)),
-                  "session_length_s": float(ctl.get("session_length_s") or 1e9),
-                  "arousal_ceiling": float(saf.get("arousal_ceiling", 0.9)),
-                  "suds_ceiling": float(saf.get("suds_ceiling", 85.0))}
-        policy = ctl.get("policy", "arousal")
-        params = {"low": float(window[0]), "high": float(window[1])} if policy == "arousal" else {}
-        return ControllerAdapter(levels=n_levels, scenario=plan["scenario"], mode=mode, policy=policy,
-                                 bounds=bounds, start_level=int(plan.get("start_level", 0)),
-                                 proposal_ttl_s=float(ctl.get("proposal_expiry_s", 120.0)), policy_params=params)
-    except ImportError:
-        return RuleProposer(mode=mode, max_level=max_level, min_dwell_s=float(ctl.get("min_dwell_s", 60.0)),
-                            window=window,
-                            max_step=int(ctl.get("max_step", 1)),
-                            expires_after_s=float(ctl.get("proposal_expiry_s", 120.0)))
+    bounds = {"max_level": max_level, "min_dwell_s": float(ctl.get("min_dwell_s", 60.0)),
+              "max_step": int(ctl.get("max_step", 1)),
+              "session_length_s": float(ctl.get("session_length_s") or 1e9),
+              "arousal_ceiling": float(saf.get("arousal_ceiling", 0.9)),
+              "suds_ceiling": float(saf.get("suds_ceiling", 85.0))}
+    policy = ctl.get("policy", "arousal")
+    params = {"low": float(window[0]), "high": float(window[1])} if policy == "arousal" else {}
+    return ControllerAdapter(levels=n_levels, scenario=plan["scenario"], mode=ctl.get("mode", "propose"),
+                             policy=policy, bounds=bounds, start_level=int(plan.get("start_level", 0)),
+                             proposal_ttl_s=float(ctl.get("proposal_expiry_s", 120.0)), policy_params=params)
 
 
-def _safety(plan: dict[str, Any]) -> Any:
-    saf = plan.get("safety", {})
-    try:
-        from attunexr.web._adapters import SupervisorAdapter
-
-        return SupervisorAdapter(saf)
-    except ImportError:
-        return BasicMonitors(
-            arousal_ceiling=float(saf.get("arousal_ceiling", 0.9)), overload_s=float(saf.get("overload_s", 30.0)),
-            suds_ceiling=float(saf.get("suds_ceiling", 85.0)), signal_loss_s=float(saf.get("signal_loss_s", 10.0)))
+def _safety(plan: dict[str, Any]) -> SupervisorAdapter:
+    return SupervisorAdapter(plan.get("safety", {}))
 
 
 def scenario_levels(scenario: str) -> list[dict[str, Any]]:
     """The scenario's hierarchy: :mod:`attunexr.exposure`'s built-in one, else the web app's default."""
-    from attunexr.web._adapters import hierarchy_levels
-
     return hierarchy_levels(scenario) or default_levels(scenario)
 
 
@@ -125,16 +78,11 @@ def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None) -> Sessi
     levels = custom or scenario_levels(scenario)
     ctl = plan.get("controller", {})
     source_spec = plan.get("source", "virtual")
+    source: Any
     if source_spec == "virtual":
-        try:
-            from attunexr.web._virtual import VirtualPatientSource
+        from attunexr.web._virtual import VirtualPatientSource
 
-            source: Any = VirtualPatientSource(len(levels), seed=int(plan.get("seed", 0)))
-        except ImportError:
-            logger.warning("attunexr.simulation unavailable: the virtual patient is replaced by a real replay")
-            source_spec = "replay:stress-predict:S02"
-    if source_spec == "virtual":
-        pass
+        source = VirtualPatientSource(len(levels), seed=int(plan.get("seed", 0)))
     elif source_spec == "client":
         source = ClientSource()
     elif source_spec.startswith("replay:"):

@@ -181,13 +181,11 @@ class WebServices:
         return runner
 
     def _session_log(self, session_id: int, pseudonym: str) -> Any:
-        """An encrypted append-only log (:class:`attunexr.session.SessionRecorder`), or ``None`` if unavailable."""
-        try:
-            from attunexr.privacy import MASTER_KEY_ENV, load_master_key
-            from attunexr.recording import RecordingMeta
-            from attunexr.session import SessionRecorder
-        except ImportError:
-            return None
+        """The session's encrypted append-only log (:class:`attunexr.session.SessionRecorder`)."""
+        from attunexr.privacy import MASTER_KEY_ENV, load_master_key
+        from attunexr.recording import RecordingMeta
+        from attunexr.session import SessionRecorder
+
         folder = (Path(self.settings.data_dir) / "sessions").resolve()
         path = folder / f"session-{session_id:06d}-{secrets.token_hex(4)}.axlog"
         key_file = Path(self.settings.data_dir) / "master.key"

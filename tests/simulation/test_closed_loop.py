@@ -18,8 +18,8 @@ def test_closed_loop_session_with_real_pipeline_and_model(stress_detector: Any) 
     assert len(res.rows) >= (180 + 600 - 60) // 10 - 2
     assert len(res.estimates) == len(res.rows)
     reasons = {e.reason for e in res.estimates}
-    if getattr(stress_detector, "normalize", "") == "baseline":
-        assert "collecting_baseline" in reasons  # the detector took the baseline rest as the person's reference
+    assert stress_detector.normalize == "baseline"
+    assert "collecting_baseline" in reasons  # the detector took the baseline rest as the person's reference
     assert reasons <= {"", "collecting_baseline", "uncertain", "atypical_input", "poor_signal_quality"}
     # windows whose last 40 s fell in the one-minute loss have too little signal to be usable
     lost = (res.rows["t_end"] >= 180 + 200 + 40) & (res.rows["t_end"] <= 180 + 260)

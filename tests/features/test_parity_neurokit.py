@@ -32,28 +32,26 @@ def _reference() -> ModuleType:
     return mod
 
 
-def test_polar_ecg_heart_rate_and_rmssd_match_neurokit(vr_cybersickness_dir: Path) -> None:
+def _cardiac_parity(dataset: str, subjects: tuple[str, ...], kind: str, data_dir: Path) -> dict[str, float]:
+    """Our windows against NeuroKit2's beats on the ``kind`` stream of each subject, pooled."""
     ref = _reference()
-    ds = get_dataset("vr-cybersickness")
-    ours_all, hr_ref, rmssd_ref, clean_ref = [], [], [], []
-    for subject in ("train-3", "test-17", "train-5"):
-        rec = ds.load(subject, data_dir=vr_cybersickness_dir.parent)
+    ds = get_dataset(dataset)
+    ours_all, refs = [], []
+    for subject in subjects:
+        rec = ds.load(subject, data_dir=data_dir)
         df = extract(rec, window=60.0, hop=10.0)
-        r = ref.reference_windows(
-            rec.pick("ecg"), None, df["t_start"].to_numpy(), df["t_end"].to_numpy(), False
-        )
+        refs.append(ref.reference_windows(rec.pick(kind), None, df["t_start"].to_numpy(), df["t_end"].to_numpy(), False))
         ours_all.append(df)
-        hr_ref.append(r.hr)
-        rmssd_ref.append(r.rmssd)
-        clean_ref.append(r.clean)
     ours = pd.concat(ours_all, ignore_index=True)
     windows = ref.ReferenceWindows(
-        np.concatenate(hr_ref),
-        np.concatenate(rmssd_ref),
-        np.concatenate(clean_ref),
+        *(np.concatenate([getattr(r, f) for r in refs]) for f in ("hr", "rmssd", "clean")),
         np.full(len(ours), np.nan),
     )
-    p = ref.parity(ours, windows)
+    return dict(ref.parity(ours, windows))
+
+
+def test_polar_ecg_heart_rate_and_rmssd_match_neurokit(vr_cybersickness_dir: Path) -> None:
+    p = _cardiac_parity("vr-cybersickness", ("train-3", "test-17", "train-5"), "ecg", vr_cybersickness_dir.parent)
     assert p["n_rmssd_windows"] >= 8
     assert p["hr_mae_bpm"] <= 1.0
     assert p["rmssd_median_rel_diff"] <= 0.10
@@ -61,28 +59,8 @@ def test_polar_ecg_heart_rate_and_rmssd_match_neurokit(vr_cybersickness_dir: Pat
 
 def test_wrist_ppg_heart_rate_and_rmssd_match_neurokit(stress_predict_dir: Path) -> None:
     """Wrist PPG at 64 Hz, where a sample is 15.6 ms: beat timing decides RMSSD agreement."""
-    ref = _reference()
-    ds = get_dataset("stress-predict")
-    ours_all, hr_ref, rmssd_ref, clean_ref = [], [], [], []
     # three of the eight subjects whose wrist PPG has windows NeuroKit calls clean (most E4 recordings have none)
-    for subject in ("S13", "S31", "S34"):
-        rec = ds.load(subject, data_dir=stress_predict_dir.parent)
-        df = extract(rec, window=60.0, hop=10.0)
-        r = ref.reference_windows(
-            rec.pick("ppg"), None, df["t_start"].to_numpy(), df["t_end"].to_numpy(), False
-        )
-        ours_all.append(df)
-        hr_ref.append(r.hr)
-        rmssd_ref.append(r.rmssd)
-        clean_ref.append(r.clean)
-    ours = pd.concat(ours_all, ignore_index=True)
-    windows = ref.ReferenceWindows(
-        np.concatenate(hr_ref),
-        np.concatenate(rmssd_ref),
-        np.concatenate(clean_ref),
-        np.full(len(ours), np.nan),
-    )
-    p = ref.parity(ours, windows)
+    p = _cardiac_parity("stress-predict", ("S13", "S31", "S34"), "ppg", stress_predict_dir.parent)
     assert p["n_rmssd_windows"] >= 40
     assert p["hr_mae_bpm"] <= 1.0
     assert p["rmssd_median_rel_diff"] <= 0.10

@@ -67,6 +67,18 @@ def _summary(result: dict[str, Any]) -> str:
     return text
 
 
+def _fold_progress() -> Progress:
+    """A progress bar counting cross-validation folds."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} folds"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 @app.command("train")
 def train_command(
     task: str = typer.Option("stress", "--task", help="stress | cybersickness"),
@@ -99,14 +111,7 @@ def train_command(
         if out is None:
             raise ConfigurationError("--out DIR is required (or --register to rebuild the shipped models)")
         spec = get_task(task)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed} folds"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
+        with _fold_progress() as bar:
             job = bar.add_task(f"training {spec.name}", total=None)
             det, card = train_model(
                 spec.name,
@@ -225,14 +230,7 @@ def evaluate_command(
                 )
         else:
             spec = get_task(task)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed} folds"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as bar:
+            with _fold_progress() as bar:
                 job = bar.add_task(f"LOSO {spec.name}", total=None)
                 run = evaluate_loso(
                     spec.name,

@@ -13,6 +13,7 @@ from attunexr.recording import Recording, RecordingMeta, Stream
 
 def test_public_api() -> None:
     assert set(features.__all__) == {
+        "DEVICE_HR_COLUMNS",
         "FEATURE_COLUMNS",
         "ID_COLUMNS",
         "QUALITY_COLUMNS",

@@ -1,12 +1,21 @@
 """Windowed physiological features, one implementation with two drivers.
 
 :func:`extract` computes the rows of a whole recording; :class:`FeatureStream` computes the same rows live from
-chunks. Column names: :data:`ID_COLUMNS`, :data:`FEATURE_COLUMNS`, :data:`QUALITY_COLUMNS`. No feature encodes the
-time since the start of a recording (``t_start``/``t_end`` are identifiers only).
+chunks. Column names: :data:`ID_COLUMNS`, :data:`FEATURE_COLUMNS`, :data:`QUALITY_COLUMNS` (the device-reported
+heart-rate group, part of :data:`FEATURE_COLUMNS`, is also :data:`DEVICE_HR_COLUMNS`). No feature encodes the time
+since the start of a recording (``t_start``/``t_end`` are identifiers only).
 """
 
-from attunexr.features._columns import FEATURE_COLUMNS, ID_COLUMNS, QUALITY_COLUMNS
+from attunexr.features._columns import DEVICE_HR_COLUMNS, FEATURE_COLUMNS, ID_COLUMNS, QUALITY_COLUMNS
 from attunexr.features._extract import extract, extract_many
 from attunexr.features._stream import FeatureStream
 
-__all__ = ["FEATURE_COLUMNS", "ID_COLUMNS", "QUALITY_COLUMNS", "FeatureStream", "extract", "extract_many"]
+__all__ = [
+    "DEVICE_HR_COLUMNS",
+    "FEATURE_COLUMNS",
+    "ID_COLUMNS",
+    "QUALITY_COLUMNS",
+    "FeatureStream",
+    "extract",
+    "extract_many",
+]

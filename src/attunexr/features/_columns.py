@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CARDIAC_COLUMNS",
+    "DEVICE_HR_COLUMNS",
     "EDA_COLUMNS",
     "FEATURE_COLUMNS",
     "GAZE_COLUMNS",
@@ -29,8 +30,17 @@ CARDIAC_COLUMNS: tuple[str, ...] = (
     "lf_hf",
 )
 RESP_COLUMNS: tuple[str, ...] = ("resp_rate",)
-EDA_COLUMNS: tuple[str, ...] = ("scl_mean", "scl_slope", "scr_rate", "scr_amp_mean")
-TEMP_COLUMNS: tuple[str, ...] = ("temp_mean", "temp_slope")
+EDA_COLUMNS: tuple[str, ...] = (
+    "scl_mean",
+    "scl_slope",
+    "scr_rate",
+    "scr_amp_mean",
+    "eda_phasic_area",
+    "eda_phasic_max",
+    "eda_dmax",
+    "eda_range",
+)
+TEMP_COLUMNS: tuple[str, ...] = ("temp_mean", "temp_slope", "temp_range")
 MOTION_COLUMNS: tuple[str, ...] = (
     "acc_mag_mean",
     "acc_mag_std",
@@ -38,6 +48,7 @@ MOTION_COLUMNS: tuple[str, ...] = (
     "head_angular_speed",
     "head_translation_speed",
     "head_freezing",
+    "acc_hf",
 )
 GAZE_COLUMNS: tuple[str, ...] = (
     "pupil_mean",
@@ -46,10 +57,24 @@ GAZE_COLUMNS: tuple[str, ...] = (
     "gaze_velocity",
     "gaze_invalid",
 )
+#: Heart rate as reported by the device itself (``hr`` and ``ibi`` streams), whatever waveform is also present.
+DEVICE_HR_COLUMNS: tuple[str, ...] = (
+    "device_hr_mean",
+    "device_hr_std",
+    "device_hr_slope",
+    "ibi_hr",
+    "ibi_coverage",
+)
 
 #: Every feature, in row order. All are floats; NaN means "not measurable in this window".
 FEATURE_COLUMNS: tuple[str, ...] = (
-    CARDIAC_COLUMNS + RESP_COLUMNS + EDA_COLUMNS + TEMP_COLUMNS + MOTION_COLUMNS + GAZE_COLUMNS
+    CARDIAC_COLUMNS
+    + RESP_COLUMNS
+    + EDA_COLUMNS
+    + TEMP_COLUMNS
+    + MOTION_COLUMNS
+    + GAZE_COLUMNS
+    + DEVICE_HR_COLUMNS
 )
 
 #: Quality per feature group in [0, 1] (1 = perfect, 0 = absent) and the row's overall flag.

@@ -74,7 +74,8 @@ class FeatureStream:
     **Lateness**: samples are committed ``lateness`` seconds (of that stream's own clock) after the newest sample
     seen, so a chunk that arrives out of order but no later than that is sorted in by timestamp. Samples older than
     what was already committed are dropped and counted in :attr:`dropped_samples`. Irregular beat-event streams
-    (IBI, device heart rate without a rate) never hold back a window.
+    (IBI, device heart rate without a rate) never hold back a window; what they delivered before a window is
+    emitted is committed for it.
 
     Parameters
     ----------
@@ -187,6 +188,18 @@ class FeatureStream:
             return False
         return True
 
+    def _commit_ungated(self, t_end: float) -> None:
+        """Commit what streams that never hold back a window have delivered up to ``t_end``.
+
+        Their ``lateness`` allowance ends when the window is emitted: without this, the last beats before ``t_end``
+        could still wait in the reorder buffer and the row would differ from :func:`extract`.
+        """
+        for name, proc in self._by_name.items():
+            if not _gates(proc):
+                got = self._pending[name].take(t_end)
+                if got is not None:
+                    proc.update(*got)
+
     def _emit(self, final: bool) -> list[dict[str, object]]:
         started = [p for p in self.processors.values() if p.n_seen]
         if not started:
@@ -199,6 +212,7 @@ class FeatureStream:
             t_end = window_end(self.origin, self.window, self.hop, self._next_k)
             if t_end > t_last + 1e-9 or not (final or self._ready(t_end)):
                 break
+            self._commit_ungated(t_end)
             t_start = t_end - self.window
             row: dict[str, object] = {**self.ids, "t_start": t_start, "t_end": t_end}
             row.update(compute_features(self.processors, t_start, t_end))

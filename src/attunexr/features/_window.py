@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
+from scipy.signal import sosfiltfilt
 
 from attunexr.features._columns import FEATURE_COLUMNS, QUALITY_COLUMNS
 from attunexr.features._processors import BeatWaveProcessor, StreamProcessor
 from attunexr.features._spectral import FREQS, lomb_psd
-from attunexr.signals import SCR_AMPLITUDE_MIN, clean_intervals, scr_detect, signal_quality
+from attunexr.signals import SCR_AMPLITUDE_MIN, butter_sos, clean_intervals, scr_detect, signal_quality
 from attunexr.signals._quality import flatline_fraction, missing_fraction
 from attunexr.signals._types import BoolArray, FloatArray
 
@@ -38,6 +40,15 @@ HEAD_FREEZE_ANGULAR = 5.0
 HEAD_FREEZE_SPEED = 0.02
 #: minimum group quality for a row to be ``quality_ok``
 QUALITY_OK_MIN = 0.5
+#: plausible device-reported heart rate (bpm)
+DEVICE_HR_RANGE = (30.0, 220.0)
+#: minimum plausible device heart-rate samples in a window for ``device_hr_*``
+DEVICE_HR_MIN_SAMPLES = 20
+#: minimum device inter-beat intervals in a window for ``ibi_hr``
+IBI_MIN_INTERVALS = 10
+#: high-pass cut-off (Hz) of the accelerometer magnitude for ``acc_hf``, and the samples it needs
+ACC_HF_CUTOFF = 1.0
+ACC_HF_MIN_SAMPLES = 100
 
 
 def _slope(x: FloatArray, y: FloatArray) -> float:
@@ -183,6 +194,35 @@ def _cardiac(
                 row["q_cardiac"] = cover * float(ok.mean())
 
 
+def _device_hr(
+    procs: Mapping[str, StreamProcessor], t0: float, t1: float, window: float, row: dict[str, float | bool]
+) -> None:
+    """Heart rate as the device reports it (``hr`` and ``ibi`` streams), independent of any waveform.
+
+    ``device_hr_*`` use the plausible (30-220 bpm) ``hr`` samples in the window (at least
+    :data:`DEVICE_HR_MIN_SAMPLES`); ``ibi_hr`` is 60 / median of the intervals whose beat times fall in the window
+    (at least :data:`IBI_MIN_INTERVALS`); ``ibi_coverage`` is their sum over the window length (0 when the IBI
+    stream has started but reports no beat in the window).
+    """
+    hr = procs.get("hr")
+    if hr is not None:
+        i0, i1 = hr.buffer.bounds(t0, t1)
+        v = hr.buffer.cols["x"][i0:i1]
+        ok = (v >= DEVICE_HR_RANGE[0]) & (v <= DEVICE_HR_RANGE[1])
+        if int(np.count_nonzero(ok)) >= DEVICE_HR_MIN_SAMPLES:
+            vo = v[ok]
+            row["device_hr_mean"] = float(vo.mean())
+            row["device_hr_std"] = _std1(vo)
+            row["device_hr_slope"] = _slope(hr.buffer.t[i0:i1][ok], vo) * 60.0
+    ibi = procs.get("ibi")
+    if ibi is not None and ibi.first_t < t1:
+        i0, i1 = ibi.buffer.bounds(t0, t1)
+        rr = ibi.buffer.cols["x"][i0:i1]
+        row["ibi_coverage"] = float(rr.sum()) / window
+        if rr.size >= IBI_MIN_INTERVALS:
+            row["ibi_hr"] = 60.0 / float(np.median(rr))
+
+
 def _resp_stream(
     procs: Mapping[str, StreamProcessor], t0: float, t1: float, window: float, row: dict[str, float | bool]
 ) -> None:
@@ -229,6 +269,10 @@ def _eda(
     minutes = n / p.rate / 60.0
     row["scr_rate"] = len(scr) / minutes
     row["scr_amp_mean"] = float(scr.amplitudes.mean()) if len(scr) else NAN
+    row["eda_phasic_area"] = float(np.maximum(phasic, 0.0).mean())
+    row["eda_phasic_max"] = float(phasic.max())
+    row["eda_dmax"] = float(np.diff(raw).max()) * p.rate
+    row["eda_range"] = float(raw.max() - raw.min())
 
 
 # --- temperature -------------------------------------------------------------------------------------
@@ -251,9 +295,29 @@ def _temp(
     row["q_temp"] = cover * plausible
     row["temp_mean"] = float(x.mean())
     row["temp_slope"] = _slope(t, x) * 60.0
+    row["temp_range"] = float(x.max() - x.min())
 
 
 # --- motion ------------------------------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _highpass_sos(rate: float) -> FloatArray:
+    """2nd-order Butterworth high-pass at :data:`ACC_HF_CUTOFF` for a sampling rate (cached per rate)."""
+    return butter_sos("highpass", ACC_HF_CUTOFF, rate, 2)
+
+
+def _acc_hf(mag: FloatArray, rate: float | None) -> float:
+    """Mean absolute value of the accelerometer magnitude high-passed at 1 Hz (zero phase), in g.
+
+    Only the window's own samples are filtered (:func:`scipy.signal.sosfiltfilt`), so the value does not depend on
+    data outside the window. NaN without a nominal rate above 2 Hz or with fewer than
+    :data:`ACC_HF_MIN_SAMPLES` samples.
+    """
+    if rate is None or rate <= 2.0 * ACC_HF_CUTOFF or mag.size < ACC_HF_MIN_SAMPLES:
+        return NAN
+    hp = sosfiltfilt(_highpass_sos(float(rate)), mag)
+    return float(np.abs(hp).mean())
+
+
 def _motion(
     procs: Mapping[str, StreamProcessor], t0: float, t1: float, window: float, row: dict[str, float | bool]
 ) -> None:
@@ -272,6 +336,7 @@ def _motion(
             row["acc_mag_mean"] = float(mag.mean())
             row["acc_mag_std"] = float(mag.std())
             row["acc_activity"] = float(np.maximum(mag - 1.0, 0.0).mean())
+            row["acc_hf"] = _acc_hf(mag, acc.rate)
             qs.append(cover)
     head = procs.get("head_pose")
     if head is not None:
@@ -369,6 +434,7 @@ def compute_features(procs: Mapping[str, StreamProcessor], t0: float, t1: float)
     for q in QUALITY_COLUMNS[:-1]:
         row[q] = 0.0
     _cardiac(procs, t0, t1, window, row)
+    _device_hr(procs, t0, t1, window, row)
     _resp_stream(procs, t0, t1, window, row)
     _eda(procs, t0, t1, window, row)
     _temp(procs, t0, t1, window, row)

@@ -17,6 +17,7 @@ SIGNAL_GROUPS = {
     "temp": "TEMP_COLUMNS",
     "motion": "MOTION_COLUMNS",
     "gaze": "GAZE_COLUMNS",
+    "device_hr": "DEVICE_HR_COLUMNS",
 }
 _DESCRIBE = {
     "cardiac": "cardiac (ECG, PPG or heart rate)",
@@ -25,6 +26,7 @@ _DESCRIBE = {
     "temp": "skin temperature",
     "motion": "motion (accelerometer or head pose)",
     "gaze": "eye tracking (gaze/pupil)",
+    "device_hr": "heart rate reported by the device (HR/IBI streams)",
 }
 
 #: A feature counts as available when it is finite in at least this share of windows.

@@ -1,7 +1,7 @@
 """Selection bias check: nested choice among the development-time candidate settings versus each fixed setting.
 
-The shipped stress settings (context length, running reference) were fixed during development by looking at
-Stress-Predict. This script measures how optimistic that is: in every leave-one-subject-out fold it fits each
+The shipped stress settings (context length, running reference, long-horizon length, training-window purity) were
+fixed during development by looking at Stress-Predict. This script measures how optimistic that is: in every leave-one-subject-out fold it fits each
 candidate on the training subjects only, picks the one with the best inner subject-grouped out-of-fold AUROC
 (``oof_auroc_``), and scores the held-out subject with it. It prints the outer AUROC/ECE of that nested procedure
 and of each candidate used in every fold. Prints one JSON object as the last line.
@@ -23,10 +23,18 @@ import pandas as pd
 
 #: candidate settings compared during development (on top of the task defaults)
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "shipped (auto family, context 12, running)": {},
-    "lightgbm, context 6, no running": {"model": "lightgbm", "context": 6, "running": False},
-    "lightgbm, no context": {"model": "lightgbm", "context": 0, "running": False},
-    "logistic, context 12, running": {"model": "logistic"},
+    "shipped (auto family, context 12, running, long 120, purity 3)": {},
+    "long 60": {"long": 60},
+    "long 30": {"long": 30},
+    "long 120, no purity": {"train_purity": 0},
+    "previous (no long-horizon features, no purity)": {"long": 0, "train_purity": 0},
+    "lightgbm, context 6, no running, no long": {
+        "model": "lightgbm",
+        "context": 6,
+        "running": False,
+        "long": 0,
+        "train_purity": 0,
+    },
 }
 
 

@@ -8,8 +8,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_estimator
 
-from attunexr.errors import ModelError
+from attunexr.errors import ConfigurationError, ModelError
 from attunexr.models import ArousalDetector, CybersicknessDetector, Estimate
+from attunexr.models._design import recording_keys
+from attunexr.models._detector import pure_rows
 
 
 def test_sklearn_estimator_contract() -> None:
@@ -64,15 +66,18 @@ def test_probabilities_threshold_and_explanations(
     assert det.oof_ece_ < det.oof_ece_uncalibrated_
 
 
-@pytest.mark.parametrize(("model", "quality_mode"), [("logistic", "row"), ("auto", "groups")])
+@pytest.mark.parametrize(
+    ("model", "quality_mode", "long"),
+    [("logistic", "row", 0), ("auto", "groups", 30), ("lightgbm", "row", 5)],
+)
 def test_live_estimates_equal_offline(
-    stress_small: pd.DataFrame, stress_y: np.ndarray, model: str, quality_mode: str
+    stress_small: pd.DataFrame, stress_y: np.ndarray, model: str, quality_mode: str, long: int
 ) -> None:
     subjects = stress_small["subject"].unique()
     train = stress_small["subject"] != subjects[0]
-    det = ArousalDetector(model=model, running=True, quality_mode=quality_mode).fit(
-        stress_small[train], stress_y[train.to_numpy()]
-    )
+    det = ArousalDetector(
+        model=model, running=True, quality_mode=quality_mode, long=long, train_purity=3 if long else 0
+    ).fit(stress_small[train], stress_y[train.to_numpy()])
     held = stress_small[~train].sort_values("t_end")
     offline = det.assess(held)
     det.reset()
@@ -159,3 +164,66 @@ def test_missing_inputs_are_named(stress_small: pd.DataFrame, stress_y: np.ndarr
         det.predict_proba(stress_small.drop(columns=["temp_mean"]))
     with pytest.raises(ModelError, match="time_in_vr"):
         CybersicknessDetector().fit(stress_small.drop(columns=["time_in_vr"]), stress_y)
+
+
+def test_pure_rows_keep_windows_wholly_inside_one_label() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, np.nan, 0, 0, 0], dtype=object)
+    keys = np.array(["a"] * 10 + ["b"] * 3, dtype=object)
+    t = np.arange(13.0)
+    pure = pure_rows(y, keys, t, 1)
+    # a change of label, an unlabelled row or a recording edge within one row makes a row impure
+    assert pure.tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    # rows are ordered by time within a recording, whatever the table order
+    rev = np.arange(13)[::-1]
+    assert pure_rows(y[rev], keys[rev], t[rev], 1).tolist() == pure[rev].tolist()
+
+
+def test_long_horizon_features_follow_the_recent_peak_and_trough(
+    stress_small: pd.DataFrame, stress_y: np.ndarray
+) -> None:
+    kw = {"model": "logistic", "context": 3, "long": 6, "features": ["hr_mean"], "log_transform": False}
+    with pytest.raises(ConfigurationError, match="person reference"):
+        ArousalDetector(normalize="none", **kw).fit(stress_small, stress_y)
+    sub = stress_small[stress_small["subject"] == "S05"].sort_values("t_end")
+    smooth = sub["hr_mean"].rolling(3, min_periods=1).mean()
+    early = np.arange(len(sub)) < 5
+    for normalize, rows in (("baseline", sub["label"] == "baseline"), ("recording", sub["label"].notna())):
+        det = ArousalDetector(normalize=normalize, **kw).fit(stress_small, stress_y)
+        assert det.design_names_[-2:] == ["hr_mean:dmax", "hr_mean:dmin"]
+        Z = det._design(sub, ["hr_mean"])
+        # before `long` windows have passed, the missing history sits at the person's reference level, so the
+        # features do not start at 0 merely because the session has just begun
+        ref = float(sub.loc[rows, "hr_mean"].median())
+        hi = np.where(early, np.fmax(smooth.rolling(6, min_periods=1).max(), ref), smooth.rolling(6).max())
+        lo = np.where(early, np.fmin(smooth.rolling(6, min_periods=1).min(), ref), smooth.rolling(6).min())
+        np.testing.assert_allclose(Z[:, -2], smooth - hi, equal_nan=True)
+        np.testing.assert_allclose(Z[:, -1], smooth - lo, equal_nan=True)
+        assert np.nanmax(Z[:, -2]) <= 0.0 <= np.nanmin(Z[:, -1])
+        assert Z[0, -2] != 0.0 or Z[0, -1] != 0.0
+
+
+def test_train_purity_fits_on_pure_windows_but_calibrates_on_all(
+    stress_small: pd.DataFrame, stress_y: np.ndarray
+) -> None:
+    plain = ArousalDetector(model="logistic").fit(stress_small, stress_y)
+    pure = ArousalDetector(model="logistic", train_purity=3).fit(stress_small, stress_y)
+    n_pure = int(pure_rows(stress_y, recording_keys(stress_small), stress_small["t_end"].to_numpy(), 3).sum())
+    assert pure.n_train_windows_ == n_pure < plain.n_train_windows_
+    # every labelled window of the training subjects feeds the out-of-fold calibration, as at prediction time
+    assert pure.n_calibration_windows_ == plain.n_calibration_windows_ == int(np.isfinite(stress_y).sum())
+    with pytest.raises(ConfigurationError, match="train_purity"):
+        ArousalDetector(train_purity=-1).fit(stress_small, stress_y)

@@ -9,7 +9,14 @@ For base feature ``f`` of a window ending at ``t`` the design holds, depending o
 - ``f:ctx`` = mean of ``f`` (minus ``ref`` when normalized) over the last ``context`` windows, current included,
 - ``f:trend`` = ``f(t) - f(t - context windows)``,
 - ``f:run`` (``running=True``) = ``f`` minus the median of ``f`` over all windows of the session so far (a causal,
-  label-free person reference that follows slow sensor drift).
+  label-free person reference that follows slow sensor drift),
+- ``f:dmax`` and ``f:dmin`` (``long > 0``) = the context mean of ``f`` (over the last ``context`` windows, or the
+  window itself) minus its maximum / minimum over the last ``long`` windows, current included: how far a signal
+  has fallen from its recent peak (recovery after a stressor still looks aroused in absolute terms but sits below
+  the peak) or risen from its recent trough (the onset of a response). With a person reference (``normalize``
+  other than ``"none"``) the history before the first ``long`` windows is taken to be at the reference level, so
+  these features do not grow mechanically with the length of the session so far (which would encode time since
+  the start).
 
 Everything uses only the current and preceding windows of the same recording (causal) and no time since the start
 of a protocol. The same arithmetic runs row by row live (:class:`OnlineDesign`), giving identical values.
@@ -52,7 +59,7 @@ def recording_keys(df: pd.DataFrame) -> NDArray[np.object_]:
 
 
 def design_names(
-    base: Sequence[str], normalize: str, context: int, keep_raw: bool, running: bool = False
+    base: Sequence[str], normalize: str, context: int, keep_raw: bool, running: bool = False, long: int = 0
 ) -> list[str]:
     """Names of the design columns, in order."""
     _check_normalize(normalize)
@@ -65,6 +72,8 @@ def design_names(
         names += [f"{f}:ctx" for f in base] + [f"{f}:trend" for f in base]
     if running:
         names += [f"{f}:run" for f in base]
+    if long > 0:
+        names += [f"{f}:dmax" for f in base] + [f"{f}:dmin" for f in base]
     return names
 
 
@@ -92,6 +101,7 @@ def offline_design(
     context: int,
     keep_raw: bool,
     running: bool = False,
+    long: int = 0,
 ) -> NDArray[np.float64]:
     """The design matrix for a table of windows of one or more recordings (rows in any order).
 
@@ -113,6 +123,8 @@ def offline_design(
     ctx = np.full((n, p), np.nan)
     trend = np.full((n, p), np.nan)
     run = np.full((n, p), np.nan)
+    dmax = np.full((n, p), np.nan)
+    dmin = np.full((n, p), np.nan)
     frame = pd.DataFrame({"key": keys, "t": order_time, "i": np.arange(n)})
     for _, grp in frame.groupby("key", sort=False):
         idx = grp.sort_values("t", kind="stable")["i"].to_numpy()
@@ -128,6 +140,18 @@ def offline_design(
             trend[idx] = v - df.shift(context).to_numpy()
         if running:
             run[idx] = v - pd.DataFrame(v).expanding(min_periods=1).median().to_numpy()
+        if long > 0:
+            smooth = pd.DataFrame(v).rolling(max(context, 1), min_periods=1).mean()
+            roll = smooth.rolling(long, min_periods=1)
+            hi, lo = roll.max().to_numpy(), roll.min().to_numpy()
+            if normalize != "none":
+                # the history before the first `long` windows is taken to be at the person's reference level
+                short = np.arange(idx.size) < long - 1
+                r = ref[idx][short]
+                hi[short] = np.fmax(hi[short], r)
+                lo[short] = np.fmin(lo[short], r)
+            dmax[idx] = smooth.to_numpy() - hi
+            dmin[idx] = smooth.to_numpy() - lo
     if keep_raw or normalize == "none":
         blocks.append(values)
     if normalize != "none":
@@ -136,6 +160,8 @@ def offline_design(
         blocks += [ctx - ref if normalize != "none" else ctx, trend]
     if running:
         blocks.append(run)
+    if long > 0:
+        blocks += [dmax, dmin]
     return np.hstack(blocks) if blocks else np.empty((n, 0))
 
 
@@ -146,15 +172,17 @@ class OnlineDesign:
     """
 
     def __init__(
-        self, n_base: int, normalize: str, context: int, keep_raw: bool, running: bool = False
+        self, n_base: int, normalize: str, context: int, keep_raw: bool, running: bool = False, long: int = 0
     ) -> None:
         _check_normalize(normalize)
         self.running = running
+        self.long = long
         self.normalize = normalize
         self.context = context
         self.keep_raw = keep_raw
         self.n_base = n_base
         self.history: deque[NDArray[np.float64]] = deque(maxlen=max(context, 1) + 1)
+        self.smoothed: deque[NDArray[np.float64]] = deque(maxlen=max(long, 1))
         self.ref: NDArray[np.float64] | None = None
         self.collected: list[NDArray[np.float64]] = []
         self.frozen = False
@@ -182,9 +210,19 @@ class OnlineDesign:
                 mean = np.nanmean(hist, axis=0)
             parts.append(mean - ref if self.normalize != "none" else mean)
             if len(self.history) > self.context:
-                parts.append(v - self.history[0])
+                parts.append(v - self.history[-self.context - 1])
             else:
                 parts.append(np.full(self.n_base, np.nan))
         if self.running:
             parts.append(v - _nanmedian(np.vstack(self.seen)))
+        if self.long > 0:
+            hist = np.vstack(list(self.history)[-max(self.context, 1) :])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.smoothed.append(np.nanmean(hist, axis=0))
+                recent = np.vstack(list(self.smoothed))
+                hi, lo = np.nanmax(recent, axis=0), np.nanmin(recent, axis=0)
+            if self.normalize != "none" and len(self.smoothed) < self.long:
+                hi, lo = np.fmax(hi, ref), np.fmin(lo, ref)
+            parts += [self.smoothed[-1] - hi, self.smoothed[-1] - lo]
         return np.concatenate(parts)

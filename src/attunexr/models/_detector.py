@@ -73,6 +73,25 @@ CORE_GROUPS = ("cardiac", "eda")
 MASKED_GROUPS = ("cardiac", "eda", "temp")
 
 
+def pure_rows(y: Any, keys: NDArray[np.object_], t: NDArray[np.float64], k: int) -> NDArray[np.bool_]:
+    """Rows whose target equals the targets of the ``k`` rows before and after them in the same recording.
+
+    With overlapping windows on a regular grid (rows ordered by ``t`` within each recording), ``k`` rows either side
+    span the window's own extent, so a pure row lies wholly inside one labelled interval; windows straddling a task
+    change carry a mixed state. Used only to choose *training* rows: every labelled window is still predicted and
+    evaluated.
+    """
+    codes = pd.factorize(pd.Series(list(np.asarray(y, dtype=object))), use_na_sentinel=True)[0]
+    out = np.zeros(codes.size, dtype=bool)
+    for idx in pd.Series(np.arange(codes.size)).groupby(pd.Series(keys), sort=False).indices.values():
+        idx = np.asarray(idx)[np.argsort(t[idx], kind="stable")]
+        c = codes[idx]
+        if c.size > 2 * k:
+            mid = c[k : c.size - k]
+            out[idx[k : c.size - k]] = (mid >= 0) & (c[: c.size - 2 * k] == mid) & (c[2 * k :] == mid)
+    return out
+
+
 def _is_quality(col: str) -> bool:
     return col == "quality_ok" or col.startswith("q_")
 
@@ -125,7 +144,9 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         keep_raw: bool = True,
         log_transform: bool = True,
         running: bool = False,
+        long: int = 0,
         train_stride: int = 1,
+        train_purity: int = 0,
         calibration: str = "sigmoid",
         alpha: float = 0.1,
         n_inner_folds: int = 3,
@@ -147,7 +168,9 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.keep_raw = keep_raw
         self.log_transform = log_transform
         self.running = running
+        self.long = long
         self.train_stride = train_stride
+        self.train_purity = train_purity
         self.calibration = calibration
         self.alpha = alpha
         self.n_inner_folds = n_inner_folds
@@ -165,6 +188,9 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def __setstate__(self, state: dict[str, Any]) -> None:
         # models saved before quality_mode existed gated on the whole row
         state.setdefault("quality_mode", "row")
+        # models saved before the long-horizon features and label-purity training existed
+        state.setdefault("long", 0)
+        state.setdefault("train_purity", 0)
         super().__setstate__(state)
 
     # ------------------------------------------------------------------ helpers
@@ -193,6 +219,16 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if not isinstance(self.context, int | np.integer) or self.context < 0:
             raise ConfigurationError(
                 f"context must be a non-negative number of windows, not {self.context!r}"
+            )
+        for name in ("long", "train_purity"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or v < 0:
+                raise ConfigurationError(f"{name} must be a non-negative number of windows, not {v!r}")
+        if self.long > 0 and self.normalize == "none":
+            raise ConfigurationError(
+                "long-horizon features (long > 0) need a person reference (normalize 'baseline' or 'recording'): "
+                "without one they start at 0 with every session and so encode the time since its start; "
+                "set long=0 for normalize='none'"
             )
 
     def _base_columns(self, df: pd.DataFrame) -> list[str]:
@@ -257,7 +293,15 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             else np.zeros(len(df), dtype=bool)
         )
         Z = offline_design(
-            values, keys, t, is_base, self.normalize, int(self.context), self.keep_raw, self.running
+            values,
+            keys,
+            t,
+            is_base,
+            self.normalize,
+            int(self.context),
+            self.keep_raw,
+            self.running,
+            int(self.long),
         )
         if self._uses_time:
             Z = np.hstack([Z, df[[TIME_IN_VR]].to_numpy(dtype=float)])
@@ -383,9 +427,17 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 sk = skew(raw, axis=0, nan_policy="omit")
             self.log_mask_ = np.asarray((mins >= 0) & (np.asarray(sk, dtype=float) > 1.0), dtype=bool)
         self.design_names_ = design_names(
-            base, self.normalize, int(self.context), self.keep_raw, self.running
+            base, self.normalize, int(self.context), self.keep_raw, self.running, int(self.long)
         ) + ([TIME_IN_VR] if self._uses_time else [])
         Z_all = self._design(df, base)
+        fit_all = np.ones(len(df), dtype=bool)
+        if self.train_purity > 0:
+            t_end = (
+                df["t_end"].to_numpy(dtype=float)
+                if "t_end" in df.columns
+                else np.arange(len(df), dtype=float)
+            )
+            fit_all = pure_rows(y_arr, recording_keys(df), t_end, int(self.train_purity))
         if self.train_stride > 1:
             # Thin heavily overlapping windows (context features were computed on every window first).
             pos_in_rec = pd.Series(np.arange(len(df))).groupby(recording_keys(df)).cumcount().to_numpy()
@@ -393,6 +445,14 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             y_lab = y_arr[labelled]
         Z = Z_all[labelled]
         t = (y_lab == classes[1]).astype(int)
+        # Models are fitted on ``fit_rows`` (pure windows with train_purity); out-of-fold predictions, calibration,
+        # threshold and conformal scores use every labelled window, as the model meets them at prediction time.
+        fit_rows = fit_all[labelled]
+        if np.unique(t[fit_rows]).size < 2:
+            raise ModelError(
+                f"train_purity={self.train_purity} leaves fewer than two classes to fit on; "
+                "the labelled intervals are shorter than the window span it requires"
+            )
         groups = recording_keys(df)[labelled]
         n_groups = np.unique(groups).size
         if n_groups >= 2:
@@ -409,7 +469,8 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.head_ = None
         heads = {h: np.full(t.size, np.nan) for h in HEADS} if self.model == "auto" else {}
         self.fold_models_ = []
-        for tr, va in splits:
+        for tr_all, va in splits:
+            tr = tr_all[fit_rows[tr_all]]
             if np.unique(t[tr]).size < 2:
                 continue
             m = self._new_model().fit(Z[tr], t[tr])
@@ -436,6 +497,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if not ok.any():
             raise ModelError("could not cross-fit: every inner fold lacked one of the classes")
         self.calibrator_ = Calibrator(self.calibration).fit(oof[ok], t[ok])
+        self.n_calibration_windows_ = int(ok.sum())
         p_oof = self.calibrator_.transform(oof[ok])
         self.threshold_ = youden_threshold(t[ok], p_oof)
         self.conformal_ = ConformalGate(self.alpha).fit(p_oof, t[ok])
@@ -444,10 +506,10 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.oof_ece_uncalibrated_ = expected_calibration_error(
             t[ok], 1.0 / (1.0 + np.exp(-np.clip(oof[ok], -40, 40)))
         )
-        self.model_ = self._new_model().fit(Z, t)
-        self.n_train_windows_ = int(t.size)
+        self.model_ = self._new_model().fit(Z[fit_rows], t[fit_rows])
+        self.n_train_windows_ = int(fit_rows.sum())
         self.n_train_recordings_ = int(n_groups)
-        self.train_positive_rate_ = float(t.mean())
+        self.train_positive_rate_ = float(t[fit_rows].mean())
         self.online_: dict[str, OnlineDesign] = {}
         self._fast: list[tuple[Any, ...]] | None = None
         return self
@@ -604,7 +666,12 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         st = self.online_.get(key)
         if st is None:
             st = OnlineDesign(
-                len(self.feature_names_base_), self.normalize, int(self.context), self.keep_raw, self.running
+                len(self.feature_names_base_),
+                self.normalize,
+                int(self.context),
+                self.keep_raw,
+                self.running,
+                int(self.long),
             )
             self.online_[key] = st
         return st
@@ -706,9 +773,19 @@ class ArousalDetector(_Detector):
         so person-relative deltas become log-ratios (skin conductance and HRV powers vary by orders of magnitude).
     running
         Add each feature minus its median over all preceding windows of the session (causal, label-free).
+    long
+        Add the context mean of each feature minus its maximum and minimum over the last ``long`` windows, current
+        included (``0`` disables them): recovery after a stressor sits below the recent peak, a new response above
+        the recent trough. Before ``long`` windows have passed, the missing history counts as the person's
+        reference level, so the values do not encode time since the start; hence it needs ``normalize`` other than
+        ``"none"``.
     train_stride
         Fit on every ``train_stride``-th window of each recording (overlapping windows are nearly duplicates;
         thinning makes training faster without changing what the model sees at prediction time).
+    train_purity
+        Fit only on windows whose label equals the labels ``train_purity`` windows before and after (windows wholly
+        inside one labelled interval; ``0`` fits on every labelled window). Prediction and evaluation still cover
+        every labelled window, including those that straddle a change of task.
     calibration
         ``"sigmoid"`` (Platt) or ``"isotonic"``, fitted on out-of-fold predictions inside ``fit``.
     alpha
@@ -755,7 +832,9 @@ class CybersicknessDetector(_Detector):
         keep_raw: bool = True,
         log_transform: bool = True,
         running: bool = False,
+        long: int = 0,
         train_stride: int = 1,
+        train_purity: int = 0,
         calibration: str = "sigmoid",
         alpha: float = 0.1,
         n_inner_folds: int = 3,
@@ -778,7 +857,9 @@ class CybersicknessDetector(_Detector):
             keep_raw=keep_raw,
             log_transform=log_transform,
             running=running,
+            long=long,
             train_stride=train_stride,
+            train_purity=train_purity,
             calibration=calibration,
             alpha=alpha,
             n_inner_folds=n_inner_folds,

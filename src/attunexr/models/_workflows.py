@@ -49,7 +49,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "model": "auto",
         "context": 12,
         "running": True,
+        "long": 120,
         "train_stride": 6,
+        "train_purity": 3,
         "calibration": "sigmoid",
         "quality_mode": "groups",
     },
@@ -110,6 +112,9 @@ def make_detector(
         raise ConfigurationError(
             f"normalize must be one of {', '.join(NORMALIZATIONS)}, not {params['normalize']!r}"
         )
+    if params["normalize"] == "none" and "long" not in overrides:
+        # long-horizon features need a person reference for the start of a session (see ArousalDetector)
+        params["long"] = 0
     if task.baseline is not None:
         params.setdefault("baseline_label", task.baseline)
     return _detector_class(task)(features=select_features(table, signals), name=name or task.name, **params)

@@ -227,3 +227,25 @@ def test_train_purity_fits_on_pure_windows_but_calibrates_on_all(
     assert pure.n_calibration_windows_ == plain.n_calibration_windows_ == int(np.isfinite(stress_y).sum())
     with pytest.raises(ConfigurationError, match="train_purity"):
         ArousalDetector(train_purity=-1).fit(stress_small, stress_y)
+
+
+def test_recording_without_labelled_baseline_uses_its_first_windows_as_live(
+    stress_small: pd.DataFrame, stress_y: np.ndarray
+) -> None:
+    det = ArousalDetector(
+        model="logistic", context=0, features=["hr_mean"], log_transform=False, baseline_windows=4
+    ).fit(stress_small, stress_y)
+    sub = stress_small[stress_small["subject"] == "S05"].sort_values("t_end").copy()
+    sub["label"] = sub["label"].astype(str).replace("baseline", "rest")  # no labelled rest before exposure
+    Z = det._design(sub, ["hr_mean"])
+    ref = float(sub["hr_mean"].iloc[:4].median())
+    np.testing.assert_allclose(Z[:, 1], sub["hr_mean"].to_numpy() - ref)
+    # live: without baseline rows the first `baseline_windows` windows form the reference, and the later
+    # estimates equal the offline ones
+    offline = det.assess(sub)
+    det.reset()
+    live = det.estimate(sub.drop(columns=["label"]))
+    assert [e.reason for e in live[:4]] == ["collecting_baseline"] * 4
+    np.testing.assert_allclose(
+        [e.probability for e in live[4:]], offline["probability"].to_numpy()[4:], atol=1e-9
+    )

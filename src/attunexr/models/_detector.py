@@ -92,6 +92,18 @@ def pure_rows(y: Any, keys: NDArray[np.object_], t: NDArray[np.float64], k: int)
     return out
 
 
+def first_windows_if_unlabelled(
+    is_base: NDArray[np.bool_], keys: NDArray[np.object_], t: NDArray[np.float64], n: int
+) -> NDArray[np.bool_]:
+    """``is_base``, with the first ``n`` windows (by ``t``) marked for each recording that has no baseline row."""
+    out = is_base.copy()
+    for idx in pd.Series(np.arange(t.size)).groupby(pd.Series(keys), sort=False).indices.values():
+        idx = np.asarray(idx)
+        if not out[idx].any():
+            out[idx[np.argsort(t[idx], kind="stable")[:n]]] = True
+    return out
+
+
 def _is_quality(col: str) -> bool:
     return col == "quality_ok" or col.startswith("q_")
 
@@ -292,6 +304,9 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             if "label" in df.columns
             else np.zeros(len(df), dtype=bool)
         )
+        if self.normalize == "baseline":
+            # as live (``estimate``): a recording without a labelled baseline rest uses its first windows
+            is_base = first_windows_if_unlabelled(is_base, keys, t, int(self.baseline_windows))
         Z = offline_design(
             values,
             keys,

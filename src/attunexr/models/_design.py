@@ -50,12 +50,10 @@ def recording_keys(df: pd.DataFrame) -> NDArray[np.object_]:
     cols = [c for c in KEY_COLUMNS if c in df.columns]
     if not cols:
         return np.full(len(df), "recording", dtype=object)
-    parts = df[cols].astype(str)
-    return (  # type: ignore[no-any-return]
-        parts.agg("/".join, axis=1).to_numpy(dtype=object)
-        if len(cols) > 1
-        else parts[cols[0]].to_numpy(object)
-    )
+    key = df[cols[0]].astype(str)
+    for c in cols[1:]:
+        key = key + "/" + df[c].astype(str)
+    return key.to_numpy(dtype=object)  # type: ignore[no-any-return]
 
 
 def design_names(

@@ -67,6 +67,9 @@ def test_shipped_cards_hold_results() -> None:
         stress["analysis"]["quality_mode"] == "groups"
         and "inner out-of-fold AUROC" in stress["analysis"]["tuning"]
     )
+    pre = stress["preprocessing"]
+    assert "recent peak" in pre["long_horizon"] and "wholly inside one task" in pre["training_windows"]
+    assert load_card("stress-none")["preprocessing"]["long_horizon"] == "not used"
 
 
 def test_shipped_stress_model_estimates_live(stress_table: pd.DataFrame) -> None:

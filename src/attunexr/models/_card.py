@@ -48,6 +48,9 @@ _FAILURE_MODES = {
         "Calibration was learned on healthy volunteers; base rates in a clinic differ, so probabilities may be "
         "miscalibrated there.",
         "Hyperventilation windows are detected much less well than Stroop or interview windows (see subgroups).",
+        "Rest soon after a stressor can still look aroused (recovery); the long-horizon features (distance from "
+        "the recent peak) reduce but do not remove these false alarms, and a second stressor weaker than an "
+        "earlier one in the last 20 minutes is harder to detect.",
         "When wrist PPG quality is poor the estimate is made without cardiac features (EDA, temperature, motion "
         "only) and is less certain; it abstains only when neither cardiac nor EDA signal is usable.",
     ],
@@ -118,6 +121,25 @@ def build_card(
                 "none": "absolute feature values",
             }[det.normalize],
             "context": f"mean over the last {det.context} windows and change over {det.context} windows (causal)",
+            "running_reference": (
+                "each feature minus its median over all preceding windows of the session (causal, label-free)"
+                if det.running
+                else "not used"
+            ),
+            "long_horizon": (
+                f"mean over the last {max(det.context, 1)} windows minus its maximum and minimum over the last "
+                f"{det.long} windows (distance from the recent peak and trough; before {det.long} windows have "
+                "passed the missing history counts as the person's reference level, so it does not encode time "
+                "since the start)"
+                if getattr(det, "long", 0)
+                else "not used"
+            ),
+            "training_windows": (
+                f"fitted on windows whose label equals the labels {det.train_purity} windows before and after "
+                "(wholly inside one task or rest); calibrated and evaluated on every labelled window"
+                if getattr(det, "train_purity", 0)
+                else "every labelled window"
+            ),
             "missing_data": "features NaN when not measurable; median-imputed (training medians) for logistic "
             "regression, handled natively by LightGBM",
         },

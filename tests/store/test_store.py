@@ -1,12 +1,19 @@
-"""The store on a real SQLite file: migrations, hash-chained audit log, encrypted identifying fields, passwords."""
+"""The store on both supported backends, a real SQLite file and a real PostgreSQL server (the throwaway cluster of
+``postgres_server``): migrations, hash-chained audit log, encrypted identifying fields, passwords."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from attunexr.errors import IntegrityError
 from attunexr.store import (
@@ -27,12 +34,54 @@ from attunexr.store import (
     verify_password,
 )
 
+BACKENDS = ["sqlite", "postgresql"]
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Database:
-    database = Database(sqlite_url(tmp_path / "store.db"))
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: a SQLite file in tmp_path or a fresh database on the PostgreSQL test cluster."""
+    url = sqlite_url(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    database = Database(url)
     database.upgrade()
-    return database
+    yield database
+    database.dispose()
+
+
+def _backend(db: Database) -> str:
+    return db.engine.dialect.name
+
+
+RawSQL = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
+
+
+@contextmanager
+def _raw_sql(db: Database, tmp_path: Path) -> Iterator[RawSQL]:
+    """Run SQL on the stored data bypassing the ORM, as an attacker with access to the file or the server would:
+    the sqlite3 module on the SQLite file, a separate plain connection (``text()`` statements) on PostgreSQL."""
+    if _backend(db) == "sqlite":
+        con = sqlite3.connect(tmp_path / "store.db")
+
+        def run_sqlite(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            rows = con.execute(sql, params).fetchall()
+            con.commit()
+            return rows
+
+        try:
+            yield run_sqlite
+        finally:
+            con.close()
+    else:
+        engine = create_engine(db.url)
+
+        def run_pg(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            with engine.begin() as conn:
+                result = conn.execute(text(sql), params)
+                return [tuple(r) for r in result] if result.returns_rows else []
+
+        try:
+            yield run_pg
+        finally:
+            engine.dispose()
 
 
 def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
@@ -42,6 +91,7 @@ def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
     db.upgrade()  # second run: nothing to do, no error
     with db.engine.connect() as conn:
         assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+    assert _backend(db) == db.url.split(":")[0].split("+")[0]  # the parametrization reaches the backend it names
 
 
 def _fill(db: Database, n: int = 5) -> None:
@@ -70,27 +120,65 @@ def test_audit_chain_links_and_verifies(db: Database) -> None:
 @pytest.mark.parametrize("tamper", ["edit_detail", "edit_actor", "delete_middle", "rehash_edited"])
 def test_audit_tampering_is_detected(db: Database, tmp_path: Path, tamper: str) -> None:
     _fill(db)
-    con = sqlite3.connect(tmp_path / "store.db")  # an attacker with file access, bypassing the ORM
-    if tamper == "edit_detail":
-        con.execute("""update audit_log set detail='{"i": 99, "note": "x"}' where id=3""")
-    elif tamper == "edit_actor":
-        con.execute("update audit_log set actor='someone else' where id=2")
-    elif tamper == "delete_middle":
-        con.execute("delete from audit_log where id=3")
-    else:  # edit entry 3 and recompute its own hash: the next entry no longer follows it
-        row = con.execute("select at, actor_id, actor, action, resource, resource_id, clinic_id, prev_hash "
-                          "from audit_log where id=3").fetchone()
-        content = {"at": row[0], "actor_id": row[1], "actor": "forger", "action": row[3], "resource": row[4],
-                   "resource_id": row[5], "clinic_id": row[6], "detail": {"i": 2, "note": "ünïcode"}}
-        con.execute("update audit_log set actor='forger', hash=? where id=3", (entry_hash(row[7], content),))
-    con.commit()
-    con.close()
+    with _raw_sql(db, tmp_path) as raw:
+        if tamper == "edit_detail":
+            raw("update audit_log set detail=:d where id=3", {"d": '{"i": 99, "note": "x"}'})
+        elif tamper == "edit_actor":
+            raw("update audit_log set actor='someone else' where id=2", {})
+        elif tamper == "delete_middle":
+            raw("delete from audit_log where id=3", {})
+        else:  # edit entry 3 and recompute its own hash: the next entry no longer follows it
+            row = raw("select at, actor_id, actor, action, resource, resource_id, clinic_id, prev_hash "
+                      "from audit_log where id=3", {})[0]
+            content = {"at": row[0], "actor_id": row[1], "actor": "forger", "action": row[3], "resource": row[4],
+                       "resource_id": row[5], "clinic_id": row[6], "detail": {"i": 2, "note": "ünïcode"}}
+            raw("update audit_log set actor='forger', hash=:h where id=3", {"h": entry_hash(row[7], content)})
     with db.begin() as s, pytest.raises(IntegrityError, match=r"audit log entry [2-4]"):
         verify_audit_chain(s)
 
 
-def test_identifying_fields_are_encrypted_at_rest(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                  ) -> None:
+def test_untampered_chain_survives_a_raw_read(db: Database, tmp_path: Path) -> None:
+    """Positive control of the tampering test: the raw connection alone changes nothing."""
+    _fill(db)
+    with _raw_sql(db, tmp_path) as raw:
+        rows = raw("select id, hash from audit_log order by id", {})
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    with db.begin() as s:
+        assert verify_audit_chain(s) == 5
+
+
+_APPENDER = """
+import sys, time
+from attunexr.store import Database, append_audit
+db = Database(sys.argv[1])
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+with db.begin() as s:
+    for i in range(40):
+        append_audit(s, actor="server-" + sys.argv[3], action="read", resource="patient", resource_id=i)
+"""
+
+
+def test_server_processes_appending_at_once_keep_one_chain_on_postgresql(postgres_url: str) -> None:
+    """Several server processes on one PostgreSQL database (workers, hosts) append to a single unforked chain."""
+    db = Database(postgres_url)
+    db.upgrade()
+    start = time.time() + 4  # every process imported and connected before the first append
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, postgres_url, str(start), str(k)],
+                              stderr=subprocess.PIPE, text=True) for k in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    with db.begin() as s:
+        assert verify_audit_chain(s) == 120
+        prev = list(s.execute(select(AuditEntry.prev_hash)).scalars())
+        assert len(set(prev)) == 120  # no two entries follow the same one
+        assert len({a for a in s.execute(select(AuditEntry.actor)).scalars()}) == 3
+    db.dispose()
+
+
+def test_identifying_fields_are_encrypted_at_rest(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  request: pytest.FixtureRequest) -> None:
     monkeypatch.delenv("ATTUNEXR_MASTER_KEY", raising=False)
     key = load_store_key(tmp_path / "keys")
     assert (tmp_path / "keys" / "master.key").stat().st_mode & 0o077 == 0
@@ -112,9 +200,25 @@ def test_identifying_fields_are_encrypted_at_rest(db: Database, tmp_path: Path, 
             cipher.decrypt(p.identifying_enc, bound_to="P-OTHER001")  # copied onto another row: refused
         with pytest.raises(IntegrityError):
             FieldCipher(bytes(32)).decrypt(p.identifying_enc, bound_to="P-TEST0001")  # wrong key
+    # every stored value, read with plain SQL: the name is in no column of any table, the ciphertext is no plaintext
+    with _raw_sql(db, tmp_path) as raw:
+        (enc, pseudonym), = raw("select identifying_enc, pseudonym from patients", {})
+        assert pseudonym == "P-TEST0001" and b"Plaintextname" not in bytes(enc) and len(bytes(enc)) > 16
+        for table in inspect(db.engine).get_table_names():
+            assert "Plaintextname" not in repr(raw(f"select * from {table}", {})), table
     db.dispose()
-    raw = b"".join(f.read_bytes() for f in tmp_path.glob("store.db*"))
-    assert b"Plaintextname" not in raw and b"P-TEST0001" in raw
+    # and the bytes on disk: the SQLite files, or the PostgreSQL database folder and write-ahead log
+    if _backend(db) == "sqlite":
+        files = list(tmp_path.glob("store.db*"))
+    else:
+        server = request.getfixturevalue("postgres_server")
+        with server.connect_admin() as conn:
+            conn.execute("CHECKPOINT")  # flush the shared buffers into the table files
+            oid = conn.execute("select oid from pg_database where datname = %s",
+                               (db.engine.url.database,)).fetchone()[0]
+        files = [*(server.data_dir / "base" / str(oid)).iterdir(), *(server.data_dir / "pg_wal").glob("0*")]
+    on_disk = b"".join(f.read_bytes() for f in files if f.is_file())
+    assert b"Plaintextname" not in on_disk and b"P-TEST0001" in on_disk
 
 
 def test_passwords_use_argon2id() -> None:

@@ -49,8 +49,8 @@ def _free_port() -> int:
     return int(port)
 
 
-def start_server(data_dir: Path, dataset_dir: Path | None, speed: float) -> LiveServer:
-    app = create_app(Settings(data_dir=data_dir, dataset_dir=dataset_dir, speed=speed))
+def start_server(data_dir: Path, dataset_dir: Path | None, speed: float, database_url: str | None = None) -> LiveServer:
+    app = create_app(Settings(data_dir=data_dir, dataset_dir=dataset_dir, speed=speed, database_url=database_url))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

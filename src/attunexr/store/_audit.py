@@ -16,7 +16,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from attunexr.errors import IntegrityError
@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 _append_lock = threading.Lock()
+# key of the PostgreSQL advisory lock that serializes appends across server processes ("attunexr" in ASCII)
+_PG_AUDIT_LOCK_KEY = 0x6174_7475_6E65_7872
 
 
 def canonical_json(value: Any) -> str:
@@ -66,8 +68,9 @@ def append_audit(
 ) -> AuditEntry:
     """Append one entry to the audit log and commit it.
 
-    Appends are serialized within the process so that the chain never forks; with several server processes on
-    PostgreSQL the unique constraint on ``hash`` makes a forked append fail instead of silently branching.
+    Appends are serialized so that the chain never forks: within the process by a lock and, on PostgreSQL, across
+    server processes and hosts by a transaction-scoped advisory lock taken before the last hash is read (released by
+    the commit). SQLite is meant for one server process.
 
     Parameters
     ----------
@@ -85,6 +88,8 @@ def append_audit(
         Extra JSON-serializable facts (never identifying patient data).
     """
     with _append_lock:
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(text("select pg_advisory_xact_lock(:key)"), {"key": _PG_AUDIT_LOCK_KEY})
         last = db.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
         prev = last or GENESIS_HASH
         entry = AuditEntry(

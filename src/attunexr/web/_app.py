@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
 from attunexr import __version__
 from attunexr.errors import (
@@ -74,6 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         elif isinstance(exc, ConfigurationError | ProtocolError):
             status = 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(DataError)
+    async def _unstorable_value(request: Request, exc: DataError) -> Response:
+        # PostgreSQL refuses what SQLite stores silently (NUL characters in text, text longer than its column): the
+        # caller sent a value that cannot be stored, which is a 422, not a server error
+        logger.warning("%s %s: the database refused a value: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse({"detail": "a value cannot be stored: text must not contain NUL characters and must "
+                                       "fit its field"}, status_code=422)
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

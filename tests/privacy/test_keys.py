@@ -65,7 +65,7 @@ def test_master_key_from_file_and_env(tmp_path, monkeypatch) -> None:
 def test_aes_gcm_detects_any_change() -> None:
     key = generate_data_key()
     blob = encrypt(key, b"heart rate 72", b"field")
-    assert b"72" not in blob
+    assert b"heart rate" not in blob and b"rate 72" not in blob
     assert decrypt(key, blob, b"field") == b"heart rate 72"
     for i in (0, 12, len(blob) - 1):
         bad = bytearray(blob)

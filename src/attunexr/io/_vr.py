@@ -248,7 +248,9 @@ def read_eyetracking(
 
     def eye(side: str, what: str, cols: list[str]) -> NDArray[np.float64]:
         vals: NDArray[np.float64] = (
-            df[[f"{side}_{c}" for c in cols]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+            df[[f"{side}_{c}" for c in cols]]
+            .apply(pd.to_numeric, errors="coerce")
+            .to_numpy(dtype=np.float64, copy=True)
         )
         valid = df[f"{side}_{what}_valid"].astype(str).str.lower().eq("true").to_numpy()
         vals[~valid] = np.nan

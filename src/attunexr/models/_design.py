@@ -141,7 +141,7 @@ def offline_design(
         if long > 0:
             smooth = pd.DataFrame(v).rolling(max(context, 1), min_periods=1).mean()
             roll = smooth.rolling(long, min_periods=1)
-            hi, lo = roll.max().to_numpy(), roll.min().to_numpy()
+            hi, lo = roll.max().to_numpy(copy=True), roll.min().to_numpy(copy=True)
             if normalize != "none":
                 # the history before the first `long` windows is taken to be at the person's reference level
                 short = np.arange(idx.size) < long - 1

@@ -132,15 +132,15 @@ def offline_design(
             ref[idx] = _nanmedian(v[b]) if b.any() else np.full(p, np.nan)
         elif normalize == "recording":
             ref[idx] = _nanmedian(v)
+        # context mean of each feature (the window itself without context)
+        smooth = pd.DataFrame(v).rolling(context, min_periods=1).mean().to_numpy() if context > 1 else v
         if context > 1:
-            df = pd.DataFrame(v)
-            ctx[idx] = df.rolling(context, min_periods=1).mean().to_numpy()
-            trend[idx] = v - df.shift(context).to_numpy()
+            ctx[idx] = smooth
+            trend[idx] = v - pd.DataFrame(v).shift(context).to_numpy()
         if running:
             run[idx] = v - pd.DataFrame(v).expanding(min_periods=1).median().to_numpy()
         if long > 0:
-            smooth = pd.DataFrame(v).rolling(max(context, 1), min_periods=1).mean()
-            roll = smooth.rolling(long, min_periods=1)
+            roll = pd.DataFrame(smooth).rolling(long, min_periods=1)
             hi, lo = roll.max().to_numpy(copy=True), roll.min().to_numpy(copy=True)
             if normalize != "none":
                 # the history before the first `long` windows is taken to be at the person's reference level
@@ -148,8 +148,8 @@ def offline_design(
                 r = ref[idx][short]
                 hi[short] = np.fmax(hi[short], r)
                 lo[short] = np.fmin(lo[short], r)
-            dmax[idx] = smooth.to_numpy() - hi
-            dmin[idx] = smooth.to_numpy() - lo
+            dmax[idx] = smooth - hi
+            dmin[idx] = smooth - lo
     if keep_raw or normalize == "none":
         blocks.append(values)
     if normalize != "none":
@@ -201,6 +201,7 @@ class OnlineDesign:
             parts.append(v)
         if self.normalize != "none":
             parts.append(v - ref)
+        mean = v  # context mean of each feature (the window itself without context)
         if self.context > 1:
             hist = np.vstack(list(self.history)[-self.context :])
             with warnings.catch_warnings():
@@ -214,13 +215,12 @@ class OnlineDesign:
         if self.running:
             parts.append(v - _nanmedian(np.vstack(self.seen)))
         if self.long > 0:
-            hist = np.vstack(list(self.history)[-max(self.context, 1) :])
+            self.smoothed.append(mean)
+            recent = np.vstack(list(self.smoothed))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                self.smoothed.append(np.nanmean(hist, axis=0))
-                recent = np.vstack(list(self.smoothed))
                 hi, lo = np.nanmax(recent, axis=0), np.nanmin(recent, axis=0)
             if self.normalize != "none" and len(self.smoothed) < self.long:
                 hi, lo = np.fmax(hi, ref), np.fmin(lo, ref)
-            parts += [self.smoothed[-1] - hi, self.smoothed[-1] - lo]
+            parts += [mean - hi, mean - lo]
         return np.concatenate(parts)

@@ -41,6 +41,10 @@ class DataFormatError(AttunexrError, ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
+    def __reduce__(self) -> tuple[type[DataFormatError], tuple[str | None, str]]:
+        # rebuild from (path, problem): errors raised in worker processes (parallel folds) reach the caller intact
+        return (type(self), (self.path, self.problem))
+
 
 class DatasetNotFoundError(AttunexrError, FileNotFoundError):
     """A dataset is not where attunexr looked; the message says where it comes from and how to get it."""

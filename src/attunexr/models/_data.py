@@ -117,6 +117,15 @@ def extract_table(
     return pd.concat(parts, ignore_index=True)
 
 
+def _subject_table(
+    dataset: str, subject: str, data_dir: str | Path | None, window: float, hop: float
+) -> pd.DataFrame:
+    """Feature rows of one subject's recordings (a unit of work for a worker process)."""
+    from attunexr.io.datasets import load_recordings
+
+    return extract_table(load_recordings(dataset, subjects=[subject], data_dir=data_dir), window, hop)
+
+
 def feature_table(
     dataset: str,
     window: float,
@@ -125,6 +134,7 @@ def feature_table(
     subjects: list[str] | None = None,
     cache: bool = True,
     on_recording: Callable[[str], None] | None = None,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, bool]:
     """The feature table of a dataset and whether it came from the cache.
 
@@ -138,6 +148,8 @@ def feature_table(
         Restrict to these subjects (default: all).
     cache
         Read/write the on-disk cache.
+    n_jobs
+        Extract this many subjects at once in worker processes (joblib); the table is the same, in the same order.
     """
     from attunexr.io.datasets import get_dataset, load_recordings
 
@@ -152,9 +164,22 @@ def feature_table(
     if cache and path.is_file():
         logger.info("features of %s from cache %s", dataset, path)
         return pd.read_parquet(path), True
-    table = extract_table(
-        load_recordings(dataset, subjects=subj, data_dir=data_dir), window, hop, on_recording
-    )
+    if n_jobs > 1 and len(subj) > 1:
+        from joblib import Parallel, delayed
+
+        parts = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_subject_table)(dataset, s, data_dir, window, hop) for s in subj
+        )
+        tables = []
+        for s, part in zip(subj, parts, strict=True):
+            tables.append(part)
+            if on_recording is not None:
+                on_recording(s)
+        table = pd.concat(tables, ignore_index=True)
+    else:
+        table = extract_table(
+            load_recordings(dataset, subjects=subj, data_dir=data_dir), window, hop, on_recording
+        )
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

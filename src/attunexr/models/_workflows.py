@@ -126,6 +126,7 @@ def _load_task_table(
     data_dir: str | Path | None,
     cache: bool,
     on_recording: Callable[[str], None] | None,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, bool, float]:
     t0 = time.perf_counter()
     table, cached = feature_table(
@@ -135,6 +136,7 @@ def _load_task_table(
         data_dir=data_dir,
         cache=cache,
         on_recording=on_recording,
+        n_jobs=n_jobs,
     )
     return table, cached, time.perf_counter() - t0
 
@@ -165,7 +167,7 @@ def evaluate_loso(
     t_start = time.perf_counter()
     cached, t_feat = None, 0.0
     if table is None:
-        table, cached, t_feat = _load_task_table(task, dataset, data_dir, cache, on_recording)
+        table, cached, t_feat = _load_task_table(task, dataset, data_dir, cache, on_recording, n_jobs)
     if subjects:
         unknown = sorted(set(subjects) - set(table["subject"].astype(str)))
         if unknown:

@@ -23,12 +23,18 @@ from attunexr.io import data_root
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+def _missing(msg: str) -> NoReturn:
+    """Fail under CI=true (the environment must provide what a test needs), skip elsewhere."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
 def _require(path: Path) -> Path:
     if not path.is_dir():
-        msg = f"real dataset folder {path} is missing; set ATTUNEXR_DATA to the folder holding the datasets"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        _missing(
+            f"real dataset folder {path} is missing; set ATTUNEXR_DATA to the folder holding the datasets"
+        )
     return path
 
 
@@ -57,13 +63,6 @@ def artifacts_dir() -> Path:
 
 # ---------------------------------------------------------------------------------------------------- PostgreSQL
 PG_INSTALL_HINT = "apt-get install -y postgresql (server binaries: initdb, pg_ctl, postgres)"
-
-
-def _missing(msg: str) -> NoReturn:
-    """Fail under CI=true (the environment must provide it), skip elsewhere: the dataset-fixture rule."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 def find_pg_bindir() -> Path | None:

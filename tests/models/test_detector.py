@@ -134,6 +134,15 @@ def test_group_quality_blanks_poor_signals_instead_of_abstaining(
     assert not (out["reason"].iloc[5:15] == "poor_signal_quality").any()
     assert (out["reason"].iloc[20:25] == "poor_signal_quality").all()
     assert not (out["reason"].drop(out.index[20:25]) == "poor_signal_quality").any()
+    # quality that arrives as text (CSV, JSON) or as nullable floats is read the same; unreadable text is poor
+    for cast in (lambda s: s.astype(str), lambda s: s.astype("Float64")):
+        other = sub.copy()
+        other["q_cardiac"], other["q_eda"] = cast(other["q_cardiac"]), cast(other["q_eda"])
+        pd.testing.assert_series_equal(det.assess(other)["reason"], out["reason"])
+    unreadable = sub.copy()
+    unreadable["q_eda"] = unreadable["q_eda"].astype(object)
+    unreadable.iloc[5:15, unreadable.columns.get_loc("q_eda")] = "n/a"
+    assert (det.assess(unreadable)["reason"].iloc[5:15] == "poor_signal_quality").all()
     # the poor group's values are not used: garbage in the cardiac features of those windows changes nothing
     garbage = sub.copy()
     garbage.iloc[5:15, garbage.columns.get_loc("hr_mean")] = 250.0

@@ -104,6 +104,14 @@ def first_windows_if_unlabelled(
     return out
 
 
+def _numeric(df: pd.DataFrame, col: str) -> NDArray[np.float64]:
+    """Column ``col`` as floats; text that is not a number becomes NaN (fast path for numeric columns)."""
+    s = df[col]
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return np.asarray(s.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+    return np.asarray(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
 def _is_quality(col: str) -> bool:
     return col == "quality_ok" or col.startswith("q_")
 
@@ -275,9 +283,9 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         for g, idx in groups.items():
             q = f"q_{g}"
             if q in df.columns:
-                poor = ~(pd.to_numeric(df[q], errors="coerce").to_numpy(dtype=float) >= GROUP_QUALITY_MIN)
+                poor = ~(_numeric(df, q) >= GROUP_QUALITY_MIN)
                 if poor.any():
-                    values[np.ix_(poor, idx)] = np.nan
+                    values[np.ix_(poor, np.asarray(idx, dtype=np.intp))] = np.nan
         return values
 
     def poor_quality(self, df: pd.DataFrame) -> NDArray[np.bool_]:
@@ -289,7 +297,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             cols = [f"q_{g}" for g in CORE_GROUPS if f"q_{g}" in df.columns]
             cols = [c for c in cols if g_has_features(self, c)] or cols
             if cols:
-                q = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+                q = np.column_stack([_numeric(df, c) for c in cols])
                 return np.asarray(~np.any(q >= GROUP_QUALITY_MIN, axis=1), dtype=bool)
         if "quality_ok" in df.columns:
             return np.asarray(~df["quality_ok"].fillna(False).astype(bool).to_numpy(), dtype=bool)

@@ -99,13 +99,20 @@ def test_report_html(stress_run, tmp_path: Path, artifacts_dir: Path) -> None:  
     (artifacts_dir / "models" / "stress_report_small.html").write_text(html)
 
 
-def test_cybersickness_elapsed_time_baseline(vr_table: pd.DataFrame) -> None:
+def test_cybersickness_elapsed_time_baseline(vr_table: pd.DataFrame, tmp_path: Path) -> None:
     run = evaluate_loso("cybersickness", table=vr_table, n_boot=100, other_normalizations=False)
     res = run.result
     base = res["baselines"]["elapsed_time"]
     pred = run.predictions
     assert base["auroc"] == pytest.approx(auroc(pred["y"].to_numpy(), pred["time_in_vr"].to_numpy()))
     assert base["ci"][0] <= base["auroc"] <= base["ci"][1]
+    gain = base["model_minus_baseline"]
+    model_auroc = auroc(pred["y"].to_numpy(), pred["probability"].to_numpy())
+    assert gain["value"] == pytest.approx(model_auroc - base["auroc"])
+    assert gain["ci"][0] <= gain["value"] <= gain["ci"][1]
+    assert 0.0 <= gain["p_not_better"] <= 1.0
+    page = write_report(res, pred, tmp_path / "report").read_text()
+    assert "data-testid='baseline-gain'" in page and f"{gain['value']:.3f}" in page
     assert res["n_subjects"] >= 14
     assert set(pred["label"]) == {"sick", "not_sick"}
 
@@ -139,3 +146,9 @@ def test_model_card(stress_small: pd.DataFrame, stress_run) -> None:  # type: ig
     html = render_card_html(card)
     assert "Model card: stress-test" in html and "out of scope uses" in html and "known failure modes" in html
     assert np.isfinite(card["analysis"]["inner_out_of_fold_auroc"])
+    # a reference baseline the model was not shown to beat becomes a stated failure mode; a clear gain does not
+    for lo, listed in ((-0.02, True), (0.03, False)):
+        base = {"auroc": 0.8, "ci": [0.7, 0.9], "model_minus_baseline": {"value": 0.05, "ci": [lo, 0.12]}}
+        ev = {**stress_run.result, "baselines": {"elapsed_time": base}}
+        modes = build_card(det, task, name="t", training={}, evaluation=ev)["known_failure_modes"]
+        assert any("Not shown to add to the elapsed time baseline" in m for m in modes) is listed

@@ -13,6 +13,7 @@ from attunexr.models import (
     binary_metrics,
     bootstrap_ci,
     expected_calibration_error,
+    paired_auroc_difference,
     youden_threshold,
 )
 
@@ -63,6 +64,25 @@ def test_bootstrap_ci_contains_point(scored: tuple[np.ndarray, ...]) -> None:
     # but a single group cannot vary at all, so its CI collapses to the point.
     one = bootstrap_ci(y, p, yhat, np.zeros(y.size, dtype=int).astype(str), n_boot=50)
     assert one["auroc"]["ci"][0] == pytest.approx(one["auroc"]["value"])
+
+
+def test_paired_auroc_difference(scored: tuple[np.ndarray, ...]) -> None:
+    y, p, _, groups = scored
+    same = paired_auroc_difference(y, p, p, groups, n_boot=100)
+    assert same["value"] == 0.0 and same["ci"] == [0.0, 0.0] and same["p_not_better"] == 1.0
+    rng = np.random.default_rng(3)
+    noisy = p + rng.normal(0, 0.15, p.size)  # the same ranking, degraded
+    gain = paired_auroc_difference(y, p, noisy, groups, n_boot=200)
+    assert gain["value"] == pytest.approx(auroc(y, p) - auroc(y, noisy))
+    lo, hi = gain["ci"]
+    assert 0.0 < lo <= gain["value"] <= hi
+    assert gain["p_not_better"] == 0.0
+    # pairing: the CI of the difference is narrower than that of two independent AUROCs (widths added in quadrature)
+    sep_p = bootstrap_ci(y, p, y, groups, n_boot=200)["auroc"]["ci"]
+    sep_n = bootstrap_ci(y, noisy, y, groups, n_boot=200)["auroc"]["ci"]
+    assert hi - lo < 0.75 * float(np.hypot(sep_p[1] - sep_p[0], sep_n[1] - sep_n[0]))
+    worse = paired_auroc_difference(y, noisy, p, groups, n_boot=100)
+    assert worse["value"] < 0 and worse["p_not_better"] == 1.0
 
 
 def test_calibrators_reduce_ece(scored: tuple[np.ndarray, ...]) -> None:

@@ -14,6 +14,7 @@ from attunexr.models._metrics import (
     binary_metrics,
     bootstrap_ci,
     expected_calibration_error,
+    paired_auroc_difference,
     per_subject_metrics,
 )
 from attunexr.models._registry import REGISTRY_DIR, list_models, load_card, load_model, save_model
@@ -44,6 +45,7 @@ __all__ = [
     "auroc",
     "binary_metrics",
     "bootstrap_ci",
+    "paired_auroc_difference",
     "evaluate_bids",
     "evaluate_external",
     "evaluate_loso",

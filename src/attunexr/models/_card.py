@@ -64,6 +64,22 @@ _FAILURE_MODES = {
 }
 
 
+def _baseline_failures(ev: dict[str, Any]) -> list[str]:
+    """A failure mode for every reference baseline the model was not shown to beat (paired CI includes 0)."""
+    out = []
+    for name, b in (ev.get("baselines") or {}).items():
+        gain = b.get("model_minus_baseline") or {}
+        lo, hi = (gain.get("ci") or [None, None])[:2]
+        if gain.get("value") is None or lo is None or lo > 0:
+            continue
+        out.append(
+            f"Not shown to add to the {name.replace('_', ' ')} baseline (AUROC {b['auroc']:.3f}): the AUROC difference "
+            f"is {gain['value']:+.3f} (paired 95 % CI {lo:+.3f} to {hi:+.3f}). Treat its output as mostly driven by "
+            "that baseline until validated on more data."
+        )
+    return out
+
+
 def build_card(
     det: _Detector,
     task: TaskSpec,
@@ -198,7 +214,7 @@ def build_card(
         "subgroups": ev.get("subgroups") or {},
         "subgroups_note": "No age, sex or clinical metadata are available in the training data: fairness across "
         "these groups is unassessed.",
-        "known_failure_modes": _FAILURE_MODES.get(task.name, []),
+        "known_failure_modes": _FAILURE_MODES.get(task.name, []) + _baseline_failures(ev),
         "limitations": [
             "Small single-site study of healthy volunteers; no external validation on clinical populations yet.",
             "Evaluation is subject-independent (leave-one-subject-out) within one dataset; transfer to other devices "

@@ -22,6 +22,7 @@ from attunexr.models._metrics import (
     auroc,
     bootstrap_ci,
     expected_calibration_error,
+    paired_auroc_difference,
     per_subject_metrics,
 )
 
@@ -234,11 +235,27 @@ def summarize(
             raise ModelError("the elapsed-time baseline needs a 'time_in_vr' column")
         tv = pred[TIME_IN_VR].to_numpy(dtype=float)
         ok = np.isfinite(tv)
-        ci = _auroc_ci(y[ok], tv[ok], pred["subject"].to_numpy()[ok], n_boot, seed)
+        subj = pred["subject"].to_numpy()[ok]
+        ci = _auroc_ci(y[ok], tv[ok], subj, n_boot, seed)
+        gain = paired_auroc_difference(
+            y[ok],
+            pred["probability"].to_numpy(dtype=float)[ok],
+            tv[ok],
+            subj,
+            n_boot=n_boot,
+            random_state=seed,
+        )
         baselines["elapsed_time"] = {
             "auroc": ci["value"],
             "ci": ci["ci"],
             "description": "time in VR alone as the score (no fitting; AUROC is invariant to monotone calibration)",
+            "model_minus_baseline": {
+                **gain,
+                "description": (
+                    "the detector's AUROC minus the time-only AUROC on the same windows; CI from the same paired "
+                    "subject-level bootstrap; p_not_better = fraction of resamples where the detector is not better"
+                ),
+            },
         }
     subgroups: dict[str, Any] = {}
     labels = pred["label"].astype(str)

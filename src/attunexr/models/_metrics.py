@@ -9,7 +9,7 @@ JRSS-B 2007), because windows of one person are not independent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +20,7 @@ __all__ = [
     "balanced_accuracy",
     "binary_metrics",
     "bootstrap_ci",
+    "paired_auroc_difference",
     "brier",
     "expected_calibration_error",
     "f1_macro",
@@ -149,15 +150,8 @@ def bootstrap_ci(
     yhat = np.asarray(yhat)
     groups = np.asarray(groups)
     point = metric_fn(y, p, yhat)
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=uniq.size))])
-    members = [order[bounds[g] : bounds[g + 1]] for g in range(uniq.size)]
-    rng = np.random.default_rng(random_state)
     reps: dict[str, list[float]] = {k: [] for k in point}
-    for _ in range(n_boot):
-        pick = rng.integers(0, uniq.size, uniq.size)
-        rows = np.concatenate([members[g] for g in pick])
+    for rows in _cluster_resamples(groups, n_boot, random_state):
         vals = metric_fn(y[rows], p[rows], yhat[rows])
         for k, v in vals.items():
             if np.isfinite(v):
@@ -169,6 +163,54 @@ def bootstrap_ci(
         ci = [float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))] if r.size else [None, None]
         out[k] = {"value": None if not np.isfinite(v) else float(v), "ci": ci}
     return out
+
+
+def _cluster_resamples(
+    groups: NDArray[np.object_], n_boot: int, random_state: int
+) -> Iterator[NDArray[np.intp]]:
+    """Row indices of ``n_boot`` resamples that draw whole groups (subjects) with replacement."""
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=uniq.size))])
+    members = [order[bounds[g] : bounds[g + 1]] for g in range(uniq.size)]
+    rng = np.random.default_rng(random_state)
+    for _ in range(n_boot):
+        pick = rng.integers(0, uniq.size, uniq.size)
+        yield np.concatenate([members[g] for g in pick])
+
+
+def paired_auroc_difference(
+    y: IntArray,
+    score: FloatArray,
+    reference: FloatArray,
+    groups: NDArray[np.object_],
+    n_boot: int = 500,
+    level: float = 0.95,
+    random_state: int = 0,
+) -> dict[str, object]:
+    """AUROC of ``score`` minus AUROC of ``reference`` on the same windows, with a paired subject-level bootstrap.
+
+    Both scores are evaluated on every resample, so the CI reflects the *difference* (the two AUROCs are strongly
+    correlated when both rank time-locked labels). Returns ``{"value", "ci", "p_not_better"}``, where
+    ``p_not_better`` is the fraction of resamples in which ``score`` is not above ``reference`` (a bootstrap
+    one-sided p-value for "no improvement").
+    """
+    y = np.asarray(y)
+    score = np.asarray(score, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    point = auroc(y, score) - auroc(y, reference)
+    reps = []
+    for rows in _cluster_resamples(np.asarray(groups), n_boot, random_state):
+        d = auroc(y[rows], score[rows]) - auroc(y[rows], reference[rows])
+        if np.isfinite(d):
+            reps.append(d)
+    r = np.asarray(reps)
+    alpha = (1.0 - level) / 2.0
+    return {
+        "value": float(point) if np.isfinite(point) else None,
+        "ci": [float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))] if r.size else [None, None],
+        "p_not_better": float(np.mean(r <= 0.0)) if r.size else None,
+    }
 
 
 def per_subject_metrics(

@@ -109,6 +109,15 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
                 f"<td>{_fmt(ci[0])} – {_fmt(ci[1])}</td></tr>"
             )
         parts.append("</table>")
+        for name, b in result["baselines"].items():
+            gain = b.get("model_minus_baseline")
+            if gain:
+                gci = gain.get("ci", [None, None])
+                parts.append(
+                    f"<p data-testid='baseline-gain'>Detector minus {html.escape(name)}: AUROC "
+                    f"{_fmt(gain.get('value'))} (paired 95 % CI {_fmt(gci[0])} – {_fmt(gci[1])}; the detector is "
+                    f"not better in {_fmt(gain.get('p_not_better'))} of bootstrap resamples).</p>"
+                )
     if result.get("other_normalizations"):
         parts.append(
             "<h2>Other normalizations (secondary)</h2><table><tr><th>normalize</th><th>AUROC</th>"

@@ -141,6 +141,15 @@ def _hand_made_bids(root: Path, vr_dir: Path) -> None:
     (root / "dataset_description.json").write_text(
         json.dumps({"Name": "ecg-eda-100hz", "BIDSVersion": "1.9.0"})
     )
+    # a site's own participant table: one numeric and one text column (n/a = missing)
+    (root / "participants.tsv").write_text(
+        "participant_id\tage\tsite\n"
+        "sub-train5\t24\tA\nsub-train6\t31\tA\nsub-train9\tn/a\tB\n"
+        "sub-test17\t45\tB\nsub-test18\t29\tA\nsub-test19\t52\tB\n"
+    )
+    (root / "participants.json").write_text(
+        json.dumps({"age": {"Description": "age in years", "Units": "year"}})
+    )
     for subject in ("train-5", "train-6", "train-9", "test-17", "test-18", "test-19"):
         rec = ds.load(subject, data_dir=vr_dir.parent)
         ecg, eda = rec.pick("ecg"), rec.pick("eda")
@@ -195,6 +204,11 @@ def test_evaluate_bids_other_device_layout(tmp_path: Path, vr_cybersickness_dir:
     assert res["model"]["name"] == "cybersickness-cardiac-eda"
     assert any("lacks signals" in n for n in res["notes"])
     assert "elapsed_time" in res["baselines"]
+    # subgroups come from the dataset's participants.tsv
+    assert res["subgroup_variables"]["age"]["description"] == "age in years"
+    assert res["subgroup_variables"]["age"]["n_subjects_missing"] == 1
+    assert sum(g["n_subjects"] for g in res["subgroups"]["by_age"].values()) == 5
+    assert {g: v["n_subjects"] for g, v in res["subgroups"]["by_site"].items()} == {"A": 3, "B": 3}
     # a model without a fitting variant fails and names what is missing
     result = runner.invoke(
         app,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from attunexr.errors import DataFormatError, SignalError
-from attunexr.io import read_bids, read_bids_recording, read_empatica, write_bids
+from attunexr.io import read_bids, read_bids_recording, read_empatica, read_participants, write_bids
 from attunexr.recording import Event, Interval, Recording, Stream
 
 VALIDATOR = Path(__file__).resolve().parents[2] / "tools" / "node_modules" / ".bin" / "bids-validator"
@@ -277,3 +277,27 @@ def test_features_of_read_back_equal_features_of_original(exported: Path, subjec
     np.testing.assert_allclose(
         ours[numeric].to_numpy(float), theirs[numeric].to_numpy(float), rtol=1e-9, atol=1e-9
     )
+
+
+def test_read_participants(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    assert read_participants(root) == ({}, {})
+    (root / "participants.tsv").write_text(
+        "participant_id\tage\tgroup\tempty\nsub-01\t30\tcontrol\tn/a\nsub-02\tn/a\tpatient\tn/a\n"
+        "sub-03\t41.5\tpatient\tn/a\n"
+    )
+    (root / "participants.json").write_text(json.dumps({"group": {"Description": "study arm"}}))
+    described, values = read_participants(root)
+    assert described == {"age": "age", "group": "study arm"}  # an all-missing column is not a variable
+    assert values == {
+        "01": {"age": 30.0, "group": "control"},
+        "02": {"group": "patient"},
+        "03": {"age": 41.5, "group": "patient"},
+    }
+    (root / "participants.tsv").write_text("participant_id\tage\nsub-01\t30\textra\n")
+    with pytest.raises(DataFormatError, match="line 2 has 3 fields"):
+        read_participants(root)
+    (root / "participants.tsv").write_text("subject\tage\n01\t30\n")
+    with pytest.raises(DataFormatError, match="participant_id"):
+        read_participants(root)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from attunexr.io.datasets import get_dataset
 from attunexr.models import (
     ArousalDetector,
     auroc,
@@ -18,6 +19,7 @@ from attunexr.models import (
     write_report,
 )
 from attunexr.models._card import build_card, render_card_html
+from attunexr.models._evaluation import metadata_subgroups
 
 CONTRACT = {
     "task",
@@ -113,8 +115,68 @@ def test_cybersickness_elapsed_time_baseline(vr_table: pd.DataFrame, tmp_path: P
     assert 0.0 <= gain["p_not_better"] <= 1.0
     page = write_report(res, pred, tmp_path / "report").read_text()
     assert "data-testid='baseline-gain'" in page and f"{gain['value']:.3f}" in page
+    # subgroups by what each rider answered before the ride, with the time-only AUROC on the same rows
+    car = res["subgroups"]["by_car_sickness"]
+    assert set(car) == {"yes", "no"} and sum(g["n"] for g in car.values()) == res["n_windows"]
+    meta = get_dataset("vr-cybersickness").subject_metadata()
+    yes = pred[pred["subject"].map(lambda s: meta[s]["car_sickness"] == "yes")]
+    assert car["yes"]["n"] == len(yes) and car["yes"]["n_subjects"] == yes["subject"].nunique()
+    assert car["yes"]["auroc"]["value"] == pytest.approx(
+        auroc(yes["y"].to_numpy(), yes["probability"].to_numpy())
+    )
+    assert car["yes"]["elapsed_time_auroc"] == pytest.approx(
+        auroc(yes["y"].to_numpy(), yes["time_in_vr"].to_numpy())
+    )
+    assert "Do you get sick in the car?" in res["subgroup_variables"]["car_sickness"]["description"]
+    assert "Do you get sick in the car?" in page and "time in VR alone" in page
     assert res["n_subjects"] >= 14
     assert set(pred["label"]) == {"sick", "not_sick"}
+
+
+def test_metadata_subgroups_split_and_score() -> None:
+    rng = np.random.default_rng(5)
+    subjects = [f"P{i}" for i in range(8)]
+    rows = []
+    for s in subjects:
+        y = rng.integers(0, 2, 30)
+        rows.append(
+            pd.DataFrame(
+                {"subject": s, "y": y, "probability": np.clip(0.5 * y + rng.uniform(0, 0.5, 30), 0, 1)}
+            )
+        )
+    pred = pd.concat(rows, ignore_index=True)
+    pred["decision"] = (pred["probability"] > 0.5).astype(int)
+    values = {
+        f"P{i}": {"score": float(i), "group": "a" if i < 3 else "b"} for i in range(7)
+    }  # P7 has no values
+    values["P0"]["same"] = values["P1"]["same"] = "x"
+    groups, described = metadata_subgroups(
+        pred, {"score": "a score", "group": "a group", "same": "one answer only"}, values, n_boot=50
+    )
+    assert set(groups) == {"by_score", "by_group"}  # a variable with a single group is left out
+    low, high = groups["by_score"]["below median (< 3)"], groups["by_score"]["at or above median (>= 3)"]
+    assert (low["n_subjects"], high["n_subjects"]) == (3, 4)
+    rows_low = pred[pred["subject"].isin(["P0", "P1", "P2"])]
+    assert low["n"] == len(rows_low)
+    assert low["auroc"]["value"] == pytest.approx(
+        auroc(rows_low["y"].to_numpy(), rows_low["probability"].to_numpy())
+    )
+    assert low["auroc"]["ci"][0] <= low["auroc"]["value"] <= low["auroc"]["ci"][1]
+    assert groups["by_group"]["a"]["n_subjects"] == 3 and groups["by_group"]["b"]["n_subjects"] == 4
+    assert described["score"]["n_subjects_missing"] == 1 and "median" in described["score"]["split"]
+    assert described["group"]["split"] == "by answer"
+
+
+def test_stress_subgroups_by_questionnaires(stress_run) -> None:  # type: ignore[no-untyped-def]
+    res = stress_run.result
+    assert {"by_pss_total_before", "by_stai_total_before"} <= set(res["subgroups"])
+    for var in ("pss_total_before", "stai_total_before"):
+        block = res["subgroups"][f"by_{var}"]
+        assert (
+            sum(g["n_subjects"] for g in block.values())
+            + res["subgroup_variables"][var]["n_subjects_missing"]
+            == (res["n_subjects"])
+        )
 
 
 def test_model_card(stress_small: pd.DataFrame, stress_run) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,9 @@ def test_shipped_cards_hold_results() -> None:
     assert says_so == (gain["ci"][0] <= 0)
     stress = load_card("stress")
     ev = stress["evaluation"]
+    # subgroups by the questionnaires answered before the session, described on the card
+    assert {"by_pss_total_before", "by_stai_total_before"} <= set(stress["subgroups"])
+    assert "stai_total_before" in stress["subgroup_variables"] and "stai_total_before" in stress["subgroups_note"]
     # the card states the denominator, the answered-only metrics, the nested selection and the secondary results
     assert (
         str(ev["n_windows"]) in ev["metrics_denominator"]

@@ -184,6 +184,7 @@ def evaluate_command(
     with cli_errors():
         from attunexr.models import evaluate_bids, evaluate_external, evaluate_loso, get_task, write_report
         from attunexr.models._data import feature_table
+        from attunexr.models._workflows import dataset_metadata
 
         if protocol not in _PROTOCOLS:
             raise ConfigurationError(f"--protocol must be one of {', '.join(_PROTOCOLS)}, not {protocol!r}")
@@ -227,6 +228,7 @@ def evaluate_command(
                     normalize=normalize,
                     dataset=dataset or spec.dataset,
                     n_boot=n_boot,
+                    metadata=dataset_metadata(dataset or spec.dataset, data_dir),
                 )
         else:
             spec = get_task(task)

@@ -1,6 +1,6 @@
 """Readers and writers for real formats and datasets."""
 
-from attunexr.io._bids import iter_bids, read_bids, read_bids_recording, write_bids
+from attunexr.io._bids import iter_bids, read_bids, read_bids_recording, read_participants, write_bids
 from attunexr.io._bitalino import read_bitalino
 from attunexr.io._csv import read_csv_signals
 from attunexr.io._edf import read_edf, write_edf
@@ -15,6 +15,7 @@ __all__ = [
     "iter_bids",
     "read_bids",
     "read_bids_recording",
+    "read_participants",
     "read_bitalino",
     "read_csv_signals",
     "read_edf",

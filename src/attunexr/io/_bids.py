@@ -29,7 +29,7 @@ from attunexr.io._bids_names import GAPS_ALLOWED, RUN_ENTITIES, column_kind, par
 from attunexr.io._bids_write import write_bids
 from attunexr.recording import Event, Interval, Recording, RecordingMeta, Stream
 
-__all__ = ["iter_bids", "read_bids", "read_bids_recording", "write_bids"]
+__all__ = ["iter_bids", "read_bids", "read_bids_recording", "read_participants", "write_bids"]
 
 logger = logging.getLogger(__name__)
 
@@ -325,6 +325,58 @@ def _acq_times(subject_folder: Path, sub: str, ses: str) -> dict[str, float]:
             ) from None
         out[row[i_name]] = (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
     return out
+
+
+def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """``participants.tsv`` of a BIDS dataset as ``(descriptions, values by subject label)``.
+
+    Every column but ``participant_id`` is a variable; ``n/a`` is a missing value; a column whose values all read as
+    numbers becomes numeric. Descriptions come from ``participants.json`` (``Description``) when present. Returns
+    empty dicts when the dataset has no ``participants.tsv``.
+    """
+    root = Path(root)
+    path = root / "participants.tsv"
+    if not path.is_file():
+        return {}, {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    if not rows or "participant_id" not in rows[0]:
+        raise DataFormatError(path, "needs a header with a participant_id column")
+    header = rows[0]
+    i_id = header.index("participant_id")
+    columns: dict[str, dict[str, str]] = {c: {} for c in header if c != "participant_id"}
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise DataFormatError(
+                path, f"line {lineno} has {len(row)} fields but the header has {len(header)}"
+            )
+        sub = row[i_id].removeprefix("sub-")
+        for j, col in enumerate(header):
+            if col != "participant_id" and row[j] not in ("n/a", ""):
+                columns[col][sub] = row[j]
+    sidecar: dict[str, Any] = {}
+    side = root / "participants.json"
+    if side.is_file():
+        try:
+            sidecar = json.loads(side.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DataFormatError(side, f"is not valid JSON: {err}") from err
+    descriptions: dict[str, str] = {}
+    values: dict[str, dict[str, Any]] = {}
+    for col, by_sub in columns.items():
+        if not by_sub:
+            continue
+        entry = sidecar.get(col)
+        descriptions[col] = str(entry.get("Description", col)) if isinstance(entry, dict) else col
+        try:
+            parsed: dict[str, Any] = {k: float(v) for k, v in by_sub.items()}
+        except ValueError:
+            parsed = dict(by_sub)
+        for sub, v in parsed.items():
+            values.setdefault(sub, {})[col] = v
+    return descriptions, values
 
 
 def read_bids_recording(path: str | Path, *, allow_missing: bool = False) -> Recording:

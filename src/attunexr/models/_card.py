@@ -64,6 +64,17 @@ _FAILURE_MODES = {
 }
 
 
+def _subgroups_note(ev: dict[str, Any]) -> str:
+    base = "No age, sex or clinical metadata are available in the training data: fairness across these groups is unassessed."
+    variables = ev.get("subgroup_variables") or {}
+    if not variables:
+        return base
+    return (
+        f"{base} Results by what was recorded before the session ({', '.join(variables)}) are listed under "
+        "subgroups; each group holds few people, so its confidence interval is wide."
+    )
+
+
 def _baseline_failures(ev: dict[str, Any]) -> list[str]:
     """A failure mode for every reference baseline the model was not shown to beat (paired CI includes 0)."""
     out = []
@@ -212,8 +223,8 @@ def build_card(
         },
         "calibration": (ev.get("metrics") or {}).get("ece"),
         "subgroups": ev.get("subgroups") or {},
-        "subgroups_note": "No age, sex or clinical metadata are available in the training data: fairness across "
-        "these groups is unassessed.",
+        "subgroup_variables": ev.get("subgroup_variables") or {},
+        "subgroups_note": _subgroups_note(ev),
         "known_failure_modes": _FAILURE_MODES.get(task.name, []) + _baseline_failures(ev),
         "limitations": [
             "Small single-site study of healthy volunteers; no external validation on clinical populations yet.",

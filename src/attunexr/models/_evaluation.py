@@ -8,6 +8,7 @@ subject's rows are passed to ``fit`` never, and to prediction only.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +27,7 @@ from attunexr.models._metrics import (
     per_subject_metrics,
 )
 
-__all__ = ["external_predictions", "loso_predictions", "selection_block", "summarize"]
+__all__ = ["external_predictions", "loso_predictions", "metadata_subgroups", "selection_block", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,84 @@ def selection_block(pred: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> dic
     }
 
 
+#: Bootstrap resamples for each metadata subgroup (at most; fewer when the evaluation itself uses fewer).
+SUBGROUP_BOOT = 200
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def metadata_subgroups(
+    pred: pd.DataFrame,
+    variables: dict[str, str],
+    values: dict[str, dict[str, Any]],
+    n_boot: int = SUBGROUP_BOOT,
+    seed: int = 0,
+    elapsed_time_baseline: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Results by subject metadata recorded before the session: ``(subgroups, variable descriptions)``.
+
+    A numeric variable is split at the median of the evaluated subjects' values (below / at or above; no labels are
+    used); a text variable is grouped by answer. Each group gets AUROC and ECE with subject-bootstrap CIs (when it
+    holds both classes), its window and subject counts, and for cybersickness the time-only AUROC on the same rows.
+    Subjects without a value are left out of that variable's groups (``n_subjects_missing``).
+    """
+    subj = pred["subject"].astype(str).to_numpy()
+    present = sorted(set(subj))
+    groups_out: dict[str, Any] = {}
+    described: dict[str, Any] = {}
+    for var, description in variables.items():
+        known: dict[str, Any] = {}
+        for s_ in present:
+            v = values.get(s_, {}).get(var)
+            if v is not None and (not isinstance(v, float) or math.isfinite(v)):
+                known[s_] = v
+        if len(known) < 2:
+            continue
+        if all(_is_number(v) for v in known.values()):
+            thr = float(np.median([float(v) for v in known.values()]))
+            name_of = {
+                s: f"below median (< {thr:g})" if float(v) < thr else f"at or above median (>= {thr:g})"
+                for s, v in known.items()
+            }
+            split = f"median of the {len(known)} evaluated subjects with a value ({thr:g})"
+        else:
+            name_of = {s: str(v) for s, v in known.items()}
+            split = "by answer"
+        if len(set(name_of.values())) < 2:
+            continue
+        block: dict[str, Any] = {}
+        for group in sorted(set(name_of.values())):
+            members = [s for s, g in name_of.items() if g == group]
+            rows = pred[np.isin(subj, members)]
+            entry: dict[str, Any] = {"n": int(len(rows)), "n_subjects": len(members)}
+            if rows["y"].nunique() == 2:
+                m = bootstrap_ci(
+                    rows["y"].to_numpy(),
+                    rows["probability"].to_numpy(dtype=float),
+                    rows["decision"].to_numpy(),
+                    rows["subject"].to_numpy(),
+                    n_boot=n_boot,
+                    random_state=seed,
+                )
+                entry.update({"auroc": m["auroc"], "ece": m["ece"]})
+                if elapsed_time_baseline and TIME_IN_VR in rows.columns:
+                    entry["elapsed_time_auroc"] = auroc(
+                        rows["y"].to_numpy(), rows[TIME_IN_VR].to_numpy(dtype=float)
+                    )
+            else:
+                entry["auroc"] = {"value": None, "ci": [None, None]}
+            block[group] = entry
+        groups_out[f"by_{var}"] = block
+        described[var] = {
+            "description": description,
+            "split": split,
+            "n_subjects_missing": len(present) - len(known),
+        }
+    return groups_out, described
+
+
 def summarize(
     pred: pd.DataFrame,
     *,
@@ -214,8 +293,13 @@ def summarize(
     elapsed_time_baseline: bool = False,
     extra: dict[str, Any] | None = None,
     selection_boot: int | None = None,
+    metadata: tuple[dict[str, str], dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """The output-contract object for one set of predictions (see ``docs/models.md``)."""
+    """The output-contract object for one set of predictions (see ``docs/models.md``).
+
+    ``metadata`` = (variable descriptions, values by subject) adds subgroup results by those variables
+    (:func:`metadata_subgroups`).
+    """
     if pred.empty:
         raise ModelError("no labelled windows to evaluate")
     t0 = time.perf_counter()
@@ -273,6 +357,12 @@ def summarize(
                 "n": int((labels == lab).sum()),
             }
         subgroups["positive_condition_vs_all_negatives"] = by
+    subgroup_variables: dict[str, Any] = {}
+    if metadata is not None:
+        more, subgroup_variables = metadata_subgroups(
+            pred, metadata[0], metadata[1], min(n_boot, SUBGROUP_BOOT), seed, elapsed_time_baseline
+        )
+        subgroups.update(more)
     result: dict[str, Any] = {
         "task": task,
         "protocol": protocol,
@@ -310,6 +400,8 @@ def summarize(
         "baselines": baselines,
         "subgroups": subgroups,
     }
+    if subgroup_variables:
+        result["subgroup_variables"] = subgroup_variables
     sel = selection_block(pred, n_boot=selection_boot if selection_boot is not None else n_boot, seed=seed)
     if sel:
         result["selection"] = sel

@@ -165,16 +165,29 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         )
     if result.get("subgroups"):
         parts.append("<h2>Subgroups</h2>")
+        variables = result.get("subgroup_variables", {})
         for group, vals in result["subgroups"].items():
+            var = variables.get(group.removeprefix("by_"))
+            timed = any("elapsed_time_auroc" in v for v in vals.values())
+            parts.append(f"<h3>{html.escape(group)}</h3>")
+            if var:
+                parts.append(
+                    f"<p>{html.escape(str(var['description']))}; split {html.escape(str(var['split']))}; "
+                    f"subjects without a value: {var['n_subjects_missing']}.</p>"
+                )
             parts.append(
-                f"<h3>{html.escape(group)}</h3><table><tr><th>subgroup</th><th>AUROC</th>"
-                "<th>95 % CI</th><th>n</th></tr>"
+                "<table><tr><th>subgroup</th><th>AUROC</th><th>95 % CI</th><th>windows</th><th>subjects</th>"
+                + ("<th>time in VR alone</th>" if timed else "")
+                + "</tr>"
             )
             for name, v in vals.items():
                 a = v["auroc"]
                 parts.append(
                     f"<tr><td>{html.escape(name)}</td><td>{_fmt(a['value'])}</td>"
-                    f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td><td>{v['n']}</td></tr>"
+                    f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td><td>{v['n']}</td>"
+                    f"<td>{_fmt(v.get('n_subjects'))}</td>"
+                    + (f"<td>{_fmt(v.get('elapsed_time_auroc'))}</td>" if timed else "")
+                    + "</tr>"
                 )
             parts.append("</table>")
     parts.append(

@@ -141,6 +141,22 @@ def _load_task_table(
     return table, cached, time.perf_counter() - t0
 
 
+def dataset_metadata(
+    dataset: str, data_dir: str | Path | None = None
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]] | None:
+    """(variable descriptions, values by subject) of a registered dataset's pre-session metadata, else ``None``."""
+    from attunexr.io.datasets import get_dataset
+
+    try:
+        ds = get_dataset(dataset)
+    except ConfigurationError:
+        return None  # not a registered dataset (e.g. a table passed in)
+    if not ds.metadata_variables or not ds.available(data_dir):
+        return None
+    values = ds.subject_metadata(data_dir)
+    return (dict(ds.metadata_variables), values) if values else None
+
+
 def evaluate_loso(
     task_name: str,
     dataset: str | None = None,
@@ -177,6 +193,7 @@ def evaluate_loso(
         table = table[table["subject"].astype(str).isin(subjects)].reset_index(drop=True)
     y = targets(table["label"], task.positive, task.negative)
     norm = normalize or DEFAULTS[task.name]["normalize"]
+    metadata = dataset_metadata(dataset or task.dataset, data_dir)
     if len(table) < 3000:
         n_jobs = 1  # worker start-up costs more than small folds
 
@@ -193,6 +210,7 @@ def evaluate_loso(
             normalize=norm_,
             n_boot=boot,
             elapsed_time_baseline=task.name == "cybersickness",
+            metadata=metadata,
         )
         return res, pred
 
@@ -403,8 +421,12 @@ def evaluate_external(
     normalize: str | None,
     dataset: str,
     n_boot: int = 500,
+    metadata: tuple[dict[str, str], dict[str, dict[str, Any]]] | None = None,
 ) -> EvaluationRun:
-    """Evaluate a trained model unchanged on another source (no fitting or tuning on it)."""
+    """Evaluate a trained model unchanged on another source (no fitting or tuning on it).
+
+    ``metadata`` = (variable descriptions, values by subject) adds subgroup results by those variables.
+    """
     det, used, notes = _choose_model(model, table, normalize)
     if baseline is not None:
         det.set_params(baseline_label=baseline)
@@ -435,6 +457,7 @@ def evaluate_external(
         elapsed_time_baseline=info.get("task") == "cybersickness"
         and "time_in_vr" in pred
         and bool(np.isfinite(pred["time_in_vr"]).any()),
+        metadata=metadata,
     )
     res["model"] = {
         "name": used,
@@ -463,7 +486,7 @@ def evaluate_bids(
     n_boot: int = 500,
 ) -> EvaluationRun:
     """Evaluate a trained model on a BIDS physio dataset whose events mark positive and negative intervals."""
-    from attunexr.io import read_bids
+    from attunexr.io import read_bids, read_participants
 
     det = load_model(model)
     info = getattr(det, "info_", {})
@@ -473,6 +496,7 @@ def evaluate_bids(
     if not recordings:
         raise ModelError(f"{bids_dir}: no recordings found in the BIDS dataset")
     table = extract_table(recordings, window, hop)
+    described, values = read_participants(bids_dir)
     run = evaluate_external(
         model,
         table,
@@ -482,6 +506,7 @@ def evaluate_bids(
         normalize=normalize,
         dataset=f"bids:{Path(bids_dir).name}",
         n_boot=n_boot,
+        metadata=(described, values) if values else None,
     )
     run.result["bids_dir"] = str(bids_dir)
     return run

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from attunexr.errors import ConfigurationError, DatasetNotFoundError
 from attunexr.io._paths import data_root
@@ -93,6 +93,13 @@ class Dataset(ABC):
     @abstractmethod
     def load(self, subject: str, data_dir: str | Path | None = None) -> Recording:
         """Read one subject's session as a :class:`Recording` with labelled intervals."""
+
+    #: Subject descriptors recorded before the session (name -> meaning) that :meth:`subject_metadata` returns.
+    metadata_variables: ClassVar[dict[str, str]] = {}
+
+    def subject_metadata(self, data_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+        """Values of :attr:`metadata_variables` by subject (for subgroup results); empty when there are none."""
+        return {}
 
     def _check_subject(self, subject: str, data_dir: str | Path | None) -> None:
         known = self.subjects(data_dir)

@@ -23,7 +23,7 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -321,6 +321,21 @@ class StressPredict(Dataset):
     )
 
     # --- files -----------------------------------------------------------------------------------------
+    metadata_variables: ClassVar[dict[str, str]] = {
+        "pss_total_before": "Perceived Stress Scale total, answered before the session (Questionnaires_scores.xlsx)",
+        "stai_total_before": "STAI anxiety total, answered before the session (Questionnaires_scores.xlsx)",
+    }
+
+    def subject_metadata(self, data_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+        path = self.root(data_dir) / _QUESTIONNAIRES
+        if not path.is_file():
+            return {}
+        scores = _read_questionnaires(path, _mtime(path))
+        return {
+            sid: {k: v for k, v in answers.items() if k in self.metadata_variables}
+            for sid, answers in scores.items()
+        }
+
     def subjects(self, data_dir: str | Path | None = None) -> list[str]:
         raw = self.root(data_dir) / "Raw_data"
         if not raw.is_dir():

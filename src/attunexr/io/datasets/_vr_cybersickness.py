@@ -22,7 +22,7 @@ import csv
 import functools
 import logging
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from attunexr.errors import ConfigurationError, DataFormatError
 from attunexr.io._vr import read_vr_session
@@ -177,6 +177,39 @@ class VRCybersickness(Dataset):
                     if p.is_dir() and p.name.isdigit():
                         out[f"{split}-{p.name}"] = p
         return dict(sorted(out.items(), key=lambda kv: int(kv[0].split("-")[1])))
+
+    metadata_variables: ClassVar[dict[str, str]] = {
+        "car_sickness": "'Do you get sick in the car?' answered before the ride: yes = 'Rather applicable' or "
+        "'Often or a lot', no = 'None' or 'Rather not applicable'",
+        "vr_experience": "'Do you have any experience with VR?' answered before the ride (yes/no as above)",
+        "video_games": "'Do you play video games?' answered before the ride (yes/no as above)",
+        "ssq_pre_total": "sum of the 16 SSQ symptom scores (0-3 each) before the ride",
+    }
+
+    def subject_metadata(self, data_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+        path = self.root(data_dir) / "data" / "ssq_results_final.csv"
+        if not path.is_file():
+            return {}
+        table = _read_ssq(path, path.stat().st_mtime)
+        questions = {
+            "car_sickness": "Do you get sick in the car?",
+            "vr_experience": "Do you have any experience with VR?",
+            "video_games": "Do you play video games?",
+        }
+        out: dict[str, dict[str, Any]] = {}
+        for subject in self.subjects(data_dir):
+            entry = table.get(int(subject.split("-")[1]))
+            if entry is None:
+                continue
+            meta: dict[str, Any] = {
+                var: ("yes" if entry["background"][q] >= 2 else "no")
+                for var, q in questions.items()
+                if q in entry["background"]
+            }
+            if entry["ssq_pre"]:
+                meta["ssq_pre_total"] = float(sum(entry["ssq_pre"].values()))
+            out[subject] = meta
+        return out
 
     def subjects(self, data_dir: str | Path | None = None) -> list[str]:
         return [s for s in self._folders(data_dir) if s not in DUPLICATES]

@@ -43,6 +43,10 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+def _signed(v: Any) -> str:
+    return f"{v:+.3f}" if isinstance(v, int | float) else "n/a"
+
+
 def _metrics_table(metrics: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{_NAMES.get(k, k)}</td><td>{_fmt(m['value'])}</td>"
@@ -115,7 +119,7 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
                 gci = gain.get("ci", [None, None])
                 parts.append(
                     f"<p data-testid='baseline-gain'>Detector minus {html.escape(name)}: AUROC "
-                    f"{_fmt(gain.get('value'))} (paired 95 % CI {_fmt(gci[0])} – {_fmt(gci[1])}; the detector is "
+                    f"{_signed(gain.get('value'))} (paired 95 % CI {_signed(gci[0])} to {_signed(gci[1])}; the detector is "
                     f"not better in {_fmt(gain.get('p_not_better'))} of bootstrap resamples).</p>"
                 )
     if result.get("other_normalizations"):

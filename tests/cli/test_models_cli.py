@@ -132,6 +132,7 @@ def test_evaluate_bids_round_trip(tmp_path: Path, stress_predict_dir: Path) -> N
     assert res["protocol"] == "external" and res["n_subjects"] == 3
     assert res["model"]["name"] == "stress"
     assert res["metrics"]["auroc"]["value"] > 0.6  # these subjects were in the shipped model's training data
+    assert res["in_sample"] is True  # and the result says so
 
 
 def _hand_made_bids(root: Path, vr_dir: Path) -> None:
@@ -204,6 +205,7 @@ def test_evaluate_bids_other_device_layout(tmp_path: Path, vr_cybersickness_dir:
     assert res["model"]["name"] == "cybersickness-cardiac-eda"
     assert any("lacks signals" in n for n in res["notes"])
     assert "elapsed_time" in res["baselines"]
+    assert res["in_sample"] is False  # a site's own dataset, not the one the model was trained on
     # subgroups come from the dataset's participants.tsv
     assert res["subgroup_variables"]["age"]["description"] == "age in years"
     assert res["subgroup_variables"]["age"]["n_subjects_missing"] == 1
@@ -274,6 +276,8 @@ def test_evaluate_external_protocol(tmp_path: Path, vr_cybersickness_dir: Path) 
             "100",
             "--json",
             str(out),
+            "--report",
+            str(tmp_path / "report"),
             "--data-dir",
             str(vr_cybersickness_dir.parent),
         ],
@@ -282,5 +286,10 @@ def test_evaluate_external_protocol(tmp_path: Path, vr_cybersickness_dir: Path) 
     res = json.loads(out.read_text())
     _check_contract(res)
     assert res["protocol"] == "external" and res["model"]["name"] == "cybersickness-cardiac-eda"
+    assert "data-testid='in-sample-warning'" in (tmp_path / "report" / "report.html").read_text()
     assert res["positive"] == ["sick"] and res["negative"] == ["not_sick"]
     assert any("unchanged" in n for n in res["notes"])
+    # the shipped model was trained on these very data: the result says loudly that it is not external
+    assert res["in_sample"] is True and res["notes"][0].startswith("NOT an external validation")
+    assert "NOT an external validation" in result.output
+    assert "by_car_sickness" in res["subgroups"]

@@ -254,5 +254,9 @@ def evaluate_command(
             page = write_report(run.result, run.predictions, report)
             console.print(f"report: {page}")
         console.print(_summary(run.result), highlight=False)
+        if run.result.get("in_sample"):
+            console.print(
+                f"[bold yellow]warning:[/] {run.result['notes'][0]}", highlight=False, soft_wrap=True
+            )
         if json_out is None:
             typer.echo(json.dumps(run.result, default=str))

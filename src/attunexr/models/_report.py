@@ -71,6 +71,10 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         "people, devices, sites and clinical populations is unknown until validated there.</p>",
         "<h2>Summary</h2><table>",
     ]
+    if result.get("in_sample"):
+        parts.insert(
+            -1, f"<p class='warn' data-testid='in-sample-warning'>{html.escape(result['notes'][0])}</p>"
+        )
     for key in (
         "task",
         "protocol",

@@ -472,6 +472,19 @@ def evaluate_external(
         *notes,
         "External evaluation: the model was applied unchanged (no fitting on these data).",
     ]
+    trained_on = info.get("trained_on")
+    sources = set(table["dataset"].astype(str)) if "dataset" in table.columns else set()
+    res["in_sample"] = bool(trained_on) and (trained_on == dataset or trained_on in sources)
+    if res["in_sample"]:
+        res["notes"].insert(
+            0,
+            f"NOT an external validation: model {used!r} was trained on {trained_on!r}, the data evaluated here; "
+            "these figures are in-sample and overstate performance on new people. Use --protocol loso for an "
+            "honest figure on this dataset.",
+        )
+        logger.warning(
+            "model %r was trained on %r: this evaluation is in-sample, not external", used, trained_on
+        )
     return EvaluationRun(res, pred)
 
 

@@ -295,6 +295,8 @@ def test_read_participants(tmp_path: Path) -> None:
         "02": {"group": "patient"},
         "03": {"age": 41.5, "group": "patient"},
     }
+    (root / "participants.tsv").write_bytes("\ufeffparticipant_id\tage\nsub-01\t30\n".encode())
+    assert read_participants(root)[1] == {"01": {"age": 30.0}}  # a byte-order mark from a spreadsheet is fine
     (root / "participants.tsv").write_text("participant_id\tage\nsub-01\t30\textra\n")
     with pytest.raises(DataFormatError, match="line 2 has 3 fields"):
         read_participants(root)

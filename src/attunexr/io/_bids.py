@@ -338,7 +338,7 @@ def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[
     path = root / "participants.tsv"
     if not path.is_file():
         return {}, {}
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # spreadsheet programs often write a BOM
         rows = list(csv.reader(fh, delimiter="\t"))
     if not rows or "participant_id" not in rows[0]:
         raise DataFormatError(path, "needs a header with a participant_id column")

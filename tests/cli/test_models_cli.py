@@ -293,3 +293,43 @@ def test_evaluate_external_protocol(tmp_path: Path, vr_cybersickness_dir: Path) 
     assert res["in_sample"] is True and res["notes"][0].startswith("NOT an external validation")
     assert "NOT an external validation" in result.output
     assert "by_car_sickness" in res["subgroups"]
+
+
+def test_compare_two_evaluations(tmp_path: Path, vr_cybersickness_dir: Path) -> None:
+    reports = {}
+    for name, extra in (("auto", []), ("logistic", ["--detector", "logistic"])):
+        reports[name] = tmp_path / name
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                "--dataset",
+                "vr-cybersickness",
+                "--task",
+                "cybersickness",
+                "--n-boot",
+                "50",
+                "--report",
+                str(reports[name]),
+                "--json",
+                str(tmp_path / f"{name}.json"),
+                "--data-dir",
+                str(vr_cybersickness_dir.parent),
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "cmp.json"
+    result = runner.invoke(
+        app,
+        ["compare", str(reports["auto"]), str(reports["logistic"] / "predictions.csv"), "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    res = json.loads(out.read_text())
+    first = json.loads((tmp_path / "auto.json").read_text())["metrics"]["auroc"]["value"]
+    second = json.loads((tmp_path / "logistic.json").read_text())["metrics"]["auroc"]["value"]
+    assert res["difference"]["value"] == pytest.approx(first - second, abs=1e-9)
+    assert res["n_windows"] == json.loads((tmp_path / "auto.json").read_text())["n_windows"]
+    assert "paired 95 % CI" in result.output
+    missing = runner.invoke(app, ["compare", str(reports["auto"]), str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output

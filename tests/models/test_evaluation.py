@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from attunexr.errors import ModelError
 from attunexr.io.datasets import get_dataset
 from attunexr.models import (
     ArousalDetector,
@@ -19,7 +20,7 @@ from attunexr.models import (
     write_report,
 )
 from attunexr.models._card import build_card, render_card_html
-from attunexr.models._evaluation import metadata_subgroups
+from attunexr.models._evaluation import compare_predictions, metadata_subgroups
 
 CONTRACT = {
     "task",
@@ -74,6 +75,15 @@ def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  
         )
     assert set(res["other_normalizations"]) == {"none", "recording"}
     assert res["other_normalizations"]["recording"]["deployable_live"] is False
+    # each secondary normalization is compared with the primary one on the same windows (paired)
+    for other in ("none", "recording"):
+        diff = res["other_normalizations"][other]["primary_minus_this"]
+        theirs = stress_run.extras[other]
+        expected = auroc(pred["y"].to_numpy(), pred["probability"].to_numpy()) - auroc(
+            theirs["y"].to_numpy(), theirs["probability"].to_numpy()
+        )
+        assert diff["value"] == pytest.approx(expected)
+        assert diff["ci"][0] <= diff["value"] <= diff["ci"][1]
     assert set(res["subgroups"]["positive_condition_vs_all_negatives"]) == {
         "stroop",
         "interview",
@@ -177,6 +187,28 @@ def test_stress_subgroups_by_questionnaires(stress_run) -> None:  # type: ignore
             + res["subgroup_variables"][var]["n_subjects_missing"]
             == (res["n_subjects"])
         )
+
+
+def test_compare_predictions_matches_windows(stress_run) -> None:  # type: ignore[no-untyped-def]
+    a = stress_run.predictions
+    b = stress_run.extras["none"].sample(frac=1.0, random_state=0)  # same windows, another order
+    res = compare_predictions(a, b, n_boot=100, names=("baseline", "none"))
+    assert res["n_windows"] == len(a) and res["n_only_in"] == {"baseline": 0, "none": 0}
+    ya, yb = a["y"].to_numpy(), b["y"].to_numpy()
+    expected = auroc(ya, a["probability"].to_numpy()) - auroc(yb, b["probability"].to_numpy())
+    assert res["difference"]["value"] == pytest.approx(expected)
+    assert res["auroc"]["baseline"] - res["auroc"]["none"] == pytest.approx(expected)
+    # only shared windows count
+    part = compare_predictions(a, b.iloc[: len(b) // 2], n_boot=50)
+    assert part["n_windows"] == len(b) // 2 and part["n_only_in"]["a"] == len(a) - len(b) // 2
+    with pytest.raises(ModelError, match="label .* shared windows differently"):
+        compare_predictions(a, b.assign(y=1 - b["y"]), n_boot=50)
+    with pytest.raises(ModelError, match="repeat a"):
+        compare_predictions(pd.concat([a, a.iloc[:3]]), b, n_boot=50)
+    with pytest.raises(ModelError, match="share no window"):
+        compare_predictions(a, b.assign(t_end=b["t_end"] + 0.5), n_boot=50)
+    with pytest.raises(ModelError, match="lack the columns"):
+        compare_predictions(a.drop(columns=["probability"]), b, n_boot=50)
 
 
 def test_model_card(stress_small: pd.DataFrame, stress_run) -> None:  # type: ignore[no-untyped-def]

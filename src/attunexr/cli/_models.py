@@ -1,4 +1,5 @@
-"""``attunexr train`` and ``attunexr evaluate``: fit detectors and evaluate them like clinical prediction models."""
+"""``attunexr train``, ``attunexr evaluate`` and ``attunexr compare``: fit detectors and evaluate them like clinical
+prediction models."""
 
 from __future__ import annotations
 
@@ -260,3 +261,59 @@ def evaluate_command(
             )
         if json_out is None:
             typer.echo(json.dumps(run.result, default=str))
+
+
+def _read_predictions(path: Path) -> Any:
+    import pandas as pd
+
+    from attunexr.errors import DataFormatError
+
+    file = path / "predictions.csv" if path.is_dir() else path
+    if not file.is_file():
+        raise DataFormatError(
+            file, "does not exist (give a predictions.csv or the --report folder holding one)"
+        )
+    try:
+        return pd.read_csv(file)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataFormatError(file, f"cannot be read as CSV: {err}") from err
+
+
+@app.command("compare")
+def compare_command(
+    first: Path = typer.Argument(
+        ..., help="predictions.csv of the first model, or the --report folder holding it."
+    ),
+    second: Path = typer.Argument(
+        ..., help="predictions.csv of the second model (the reference), or its folder."
+    ),
+    n_boot: int = typer.Option(500, "--n-boot", min=50, help="Bootstrap resamples (subject level, paired)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison here."),
+) -> None:
+    """Is one model better than another on the same windows? AUROC difference with a paired subject bootstrap.
+
+    Both files come from `attunexr evaluate ... --report DIR` on the same data and labels; windows are matched by
+    subject and window end.
+    """
+    with cli_errors():
+        from attunexr.models import compare_predictions
+
+        res = compare_predictions(
+            _read_predictions(first),
+            _read_predictions(second),
+            n_boot=n_boot,
+            names=(str(first), str(second)),
+        )
+        if json_out is not None:
+            _write_json(res, json_out)
+        d = res["difference"]
+        a, b = (res["auroc"][n] for n in res["names"])
+        console.print(
+            f"{res['n_windows']} shared windows of {res['n_subjects']} subjects: AUROC {a:.3f} vs {b:.3f}; "
+            f"difference {d['value']:+.3f} (paired 95 % CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}); the first is not "
+            f"better in {d['p_not_better']:.1%} of resamples",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if json_out is None:
+            typer.echo(json.dumps(res, default=str))

@@ -7,7 +7,7 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
 from attunexr.models._detector import NON_FEATURE_COLUMNS, TIME_IN_VR, ArousalDetector, CybersicknessDetector
 from attunexr.models._estimate import Estimate
-from attunexr.models._evaluation import external_predictions, loso_predictions, summarize
+from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
 from attunexr.models._metrics import (
     METRIC_NAMES,
     auroc,
@@ -30,6 +30,7 @@ from attunexr.models._workflows import (
 )
 
 __all__ = [
+    "compare_predictions",
     "METRIC_NAMES",
     "NON_FEATURE_COLUMNS",
     "REGISTRY_DIR",

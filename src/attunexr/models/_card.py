@@ -217,7 +217,11 @@ def build_card(
             "metrics_excluding_reference_windows": ev.get("metrics_excluding_reference_windows"),
             "baselines": ev.get("baselines"),
             "other_normalizations": {
-                k: {"auroc": v["metrics"]["auroc"], "ece": v["metrics"]["ece"]}
+                k: {
+                    "auroc": v["metrics"]["auroc"],
+                    "ece": v["metrics"]["ece"],
+                    "primary_minus_this": v.get("primary_minus_this"),
+                }
                 for k, v in (ev.get("other_normalizations") or {}).items()
             },
         },

@@ -27,7 +27,14 @@ from attunexr.models._metrics import (
     per_subject_metrics,
 )
 
-__all__ = ["external_predictions", "loso_predictions", "metadata_subgroups", "selection_block", "summarize"]
+__all__ = [
+    "compare_predictions",
+    "external_predictions",
+    "loso_predictions",
+    "metadata_subgroups",
+    "selection_block",
+    "summarize",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +207,62 @@ def selection_block(pred: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> dic
             "best of these after the fact would be optimistic",
         },
         "ci_method": f"percentile, {n_boot} subject-level bootstrap resamples, 95 %",
+    }
+
+
+#: Columns that identify one held-out window in a prediction table.
+WINDOW_KEYS = ("subject", "t_end")
+
+
+def compare_predictions(
+    a: pd.DataFrame, b: pd.DataFrame, n_boot: int = 500, seed: int = 0, names: tuple[str, str] = ("a", "b")
+) -> dict[str, Any]:
+    """Paired comparison of two prediction tables on the windows they share: AUROC of ``a`` minus AUROC of ``b``.
+
+    Windows are matched by subject and window end; both tables must label every shared window the same way (else
+    they answer different questions and :class:`ModelError` says so). The CI comes from one subject-level bootstrap
+    applied to both (:func:`paired_auroc_difference`).
+    """
+    keys = list(WINDOW_KEYS)
+    for name, df in zip(names, (a, b), strict=True):
+        missing = [c for c in (*keys, "y", "probability") if c not in df.columns]
+        if missing:
+            raise ModelError(
+                f"predictions {name!r} lack the columns {missing} (use a predictions.csv from --report)"
+            )
+        dup = df.duplicated(keys)
+        if dup.any():
+            raise ModelError(
+                f"predictions {name!r}: {int(dup.sum())} windows repeat a (subject, t_end) pair, so they cannot be "
+                "matched to the other table"
+            )
+    left = a[[*keys, "y", "probability"]].assign(subject=a["subject"].astype(str))
+    right = b[[*keys, "y", "probability"]].assign(subject=b["subject"].astype(str))
+    both = left.merge(right, on=keys, suffixes=("_a", "_b"))
+    if both.empty:
+        raise ModelError(f"predictions {names[0]!r} and {names[1]!r} share no window (subject, t_end)")
+    differ = both["y_a"] != both["y_b"]
+    if differ.any():
+        raise ModelError(
+            f"predictions {names[0]!r} and {names[1]!r} label {int(differ.sum())} shared windows differently: "
+            "they come from different tasks or label rules"
+        )
+    y = both["y_a"].to_numpy(dtype=int)
+    if len(set(y.tolist())) < 2:
+        raise ModelError("the shared windows hold one class only: AUROC is undefined")
+    pa, pb = both["probability_a"].to_numpy(dtype=float), both["probability_b"].to_numpy(dtype=float)
+    groups = both["subject"].to_numpy()
+    return {
+        "names": list(names),
+        "n_windows": int(len(both)),
+        "n_subjects": int(both["subject"].nunique()),
+        "n_only_in": {names[0]: int(len(a) - len(both)), names[1]: int(len(b) - len(both))},
+        "auroc": {names[0]: auroc(y, pa), names[1]: auroc(y, pb)},
+        "difference": {
+            **paired_auroc_difference(y, pa, pb, groups, n_boot=n_boot, random_state=seed),
+            "description": f"AUROC of {names[0]!r} minus AUROC of {names[1]!r} on the shared windows; paired "
+            f"subject-level bootstrap, {n_boot} resamples, 95 %",
+        },
     }
 
 

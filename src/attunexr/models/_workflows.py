@@ -17,7 +17,7 @@ from attunexr.models._card import build_card, render_card_html
 from attunexr.models._data import extract_table, feature_table
 from attunexr.models._design import NORMALIZATIONS
 from attunexr.models._detector import ArousalDetector, CybersicknessDetector, _Detector, base_feature_columns
-from attunexr.models._evaluation import external_predictions, loso_predictions, summarize
+from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
 from attunexr.models._registry import list_models, load_card, load_model, model_dir, save_model
 from attunexr.models._signals import available_features, describe, group_columns, missing_groups
 from attunexr.models._tasks import TaskSpec, get_task, targets
@@ -246,6 +246,9 @@ def evaluate_loso(
                 "abstained_fraction": res_o["abstained_fraction"],
                 "deployable_live": other != "recording",
                 "ci_method": res_o["ci_method"],
+                "primary_minus_this": compare_predictions(
+                    pred, pred_o, n_boot=min(n_boot, 200), names=(norm, other)
+                )["difference"],
             }
             if "selection" in res_o:
                 others[other]["selection"] = {

@@ -293,6 +293,8 @@ def test_evaluate_external_protocol(tmp_path: Path, vr_cybersickness_dir: Path) 
     assert res["in_sample"] is True and res["notes"][0].startswith("NOT an external validation")
     assert "NOT an external validation" in result.output
     assert "by_car_sickness" in res["subgroups"]
+    gain = res["baselines"]["elapsed_time"]["model_minus_baseline"]
+    assert f"detector minus it {gain['value']:+.3f}" in result.output
 
 
 def test_compare_two_evaluations(tmp_path: Path, vr_cybersickness_dir: Path) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import attunexr
 from attunexr.errors import ModelError
 from attunexr.io.datasets import get_dataset
 from attunexr.models import (
@@ -20,7 +22,7 @@ from attunexr.models import (
     write_report,
 )
 from attunexr.models._card import build_card, render_card_html
-from attunexr.models._evaluation import compare_predictions, metadata_subgroups
+from attunexr.models._evaluation import compare_predictions, metadata_subgroups, table_fingerprint
 
 CONTRACT = {
     "task",
@@ -75,6 +77,20 @@ def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  
         )
     assert set(res["other_normalizations"]) == {"none", "recording"}
     assert res["other_normalizations"]["recording"]["deployable_live"] is False
+    # provenance: the software and the exact feature table behind the figures
+    prov = res["provenance"]
+    assert prov["attunexr"] == attunexr.__version__ and prov["packages"]["lightgbm"] == metadata.version(
+        "lightgbm"
+    )
+    assert prov["feature_table"] == {
+        "sha256": table_fingerprint(stress_small),
+        "rows": len(stress_small),
+        "columns": stress_small.shape[1],
+    }
+    changed = stress_small.copy()
+    changed.loc[changed.index[0], "hr_mean"] = changed["hr_mean"].iloc[0] + 0.001
+    assert table_fingerprint(changed) != prov["feature_table"]["sha256"]
+    assert table_fingerprint(stress_small.copy()) == prov["feature_table"]["sha256"]
     # each secondary normalization is compared with the primary one on the same windows (paired)
     for other in ("none", "recording"):
         diff = res["other_normalizations"][other]["primary_minus_this"]
@@ -103,6 +119,8 @@ def test_report_html(stress_run, tmp_path: Path, artifacts_dir: Path) -> None:  
         "Other normalizations",
         "Abstention",
         "healthy volunteers",
+        stress_run.result["provenance"]["feature_table"]["sha256"],
+        f"attunexr {stress_run.result['provenance']['attunexr']}",
     ):
         assert text in html
     assert json.loads((tmp_path / "report" / "result.json").read_text())["task"] == "stress"

@@ -61,11 +61,15 @@ def test_shipped_cards_hold_results() -> None:
     ev = stress["evaluation"]
     # subgroups by the questionnaires answered before the session, described on the card
     assert {"by_pss_total_before", "by_stai_total_before"} <= set(stress["subgroups"])
+    assert len(ev["provenance"]["feature_table"]["sha256"]) == 64 and ev["provenance"]["packages"]["lightgbm"]
     for other in ("none", "recording"):  # the secondary normalizations, each compared with the primary one
         block = stress["evaluation"]["other_normalizations"][other]
         gain = block["primary_minus_this"]
         assert gain["value"] == pytest.approx(ev["metrics"]["auroc"]["value"] - block["auroc"]["value"])
-    assert "stai_total_before" in stress["subgroup_variables"] and "stai_total_before" in stress["subgroups_note"]
+    assert (
+        "stai_total_before" in stress["subgroup_variables"]
+        and "stai_total_before" in stress["subgroups_note"]
+    )
     # the card states the denominator, the answered-only metrics, the nested selection and the secondary results
     assert (
         str(ev["n_windows"]) in ev["metrics_denominator"]

@@ -63,6 +63,10 @@ def _summary(result: dict[str, Any]) -> str:
         text += f"; nested selection chose {sel['times_selected']}"
     for name, b in result.get("baselines", {}).items():
         text += f"; baseline {name}: AUROC {f(b['auroc'])}"
+        gain = b.get("model_minus_baseline")
+        if gain and gain.get("value") is not None:
+            lo, hi = gain["ci"]
+            text += f", detector minus it {gain['value']:+.3f} (paired CI {lo:+.3f} to {hi:+.3f})"
     for name, r in result.get("other_normalizations", {}).items():
         text += f"; normalize={name}: AUROC {f(r['metrics']['auroc']['value'])}"
     return text
@@ -254,7 +258,7 @@ def evaluate_command(
         if report is not None:
             page = write_report(run.result, run.predictions, report)
             console.print(f"report: {page}")
-        console.print(_summary(run.result), highlight=False)
+        console.print(_summary(run.result), highlight=False, soft_wrap=True)
         if run.result.get("in_sample"):
             console.print(
                 f"[bold yellow]warning:[/] {run.result['notes'][0]}", highlight=False, soft_wrap=True

@@ -216,6 +216,7 @@ def build_card(
             else None,
             "metrics_excluding_reference_windows": ev.get("metrics_excluding_reference_windows"),
             "baselines": ev.get("baselines"),
+            "provenance": ev.get("provenance"),
             "other_normalizations": {
                 k: {
                     "auroc": v["metrics"]["auroc"],

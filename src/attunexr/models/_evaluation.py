@@ -7,6 +7,8 @@ subject's rows are passed to ``fit`` never, and to prediction only.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
 import math
 import time
@@ -32,6 +34,7 @@ __all__ = [
     "external_predictions",
     "loso_predictions",
     "metadata_subgroups",
+    "provenance",
     "selection_block",
     "summarize",
 ]
@@ -208,6 +211,50 @@ def selection_block(pred: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> dic
         },
         "ci_method": f"percentile, {n_boot} subject-level bootstrap resamples, 95 %",
     }
+
+
+#: Packages whose versions can change an evaluation's figures.
+PROVENANCE_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "lightgbm")
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """SHA-256 of a feature table's values and column names (row order included): same table, same fingerprint."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(map(str, table.columns)).encode())
+    h.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def provenance(table: pd.DataFrame | None = None) -> dict[str, Any]:
+    """What produced a result: attunexr, Python and package versions, the time, and the feature table's fingerprint.
+
+    Two results with the same fingerprint and versions were computed from the same windows with the same code, so
+    their figures are comparable (and, with the fixed seeds, reproducible).
+    """
+    import platform
+    from importlib import metadata
+
+    import attunexr
+
+    packages: dict[str, str | None] = {}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    out: dict[str, Any] = {
+        "attunexr": attunexr.__version__,
+        "python": platform.python_version(),
+        "packages": packages,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if table is not None:
+        out["feature_table"] = {
+            "sha256": table_fingerprint(table),
+            "rows": int(len(table)),
+            "columns": int(table.shape[1]),
+        }
+    return out
 
 
 #: Columns that identify one held-out window in a prediction table.

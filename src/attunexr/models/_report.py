@@ -98,6 +98,19 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
                     if value.get(k) is not None
                 )
             parts.append(f"<tr><td>{key}</td><td>{_fmt(value)}</td></tr>")
+    prov = result.get("provenance")
+    if prov:
+        software = ", ".join(f"{k} {v}" for k, v in prov.get("packages", {}).items() if v)
+        table = prov.get("feature_table") or {}
+        parts.append(
+            f"<tr><td>software</td><td>attunexr {_fmt(prov.get('attunexr'))}, Python {_fmt(prov.get('python'))}, "
+            f"{html.escape(software)}</td></tr><tr><td>computed</td><td>{_fmt(prov.get('created'))}</td></tr>"
+        )
+        if table:
+            parts.append(
+                f"<tr><td>feature table</td><td data-testid='table-fingerprint'>sha256 {_fmt(table.get('sha256'))} "
+                f"({table.get('rows')} rows x {table.get('columns')} columns)</td></tr>"
+            )
     parts.append("</table><h2>Metrics (held-out windows)</h2>")
     parts.append(_metrics_table(result["metrics"]))
     ex = result.get("metrics_excluding_reference_windows")

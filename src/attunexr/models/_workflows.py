@@ -17,7 +17,13 @@ from attunexr.models._card import build_card, render_card_html
 from attunexr.models._data import extract_table, feature_table
 from attunexr.models._design import NORMALIZATIONS
 from attunexr.models._detector import ArousalDetector, CybersicknessDetector, _Detector, base_feature_columns
-from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
+from attunexr.models._evaluation import (
+    compare_predictions,
+    external_predictions,
+    loso_predictions,
+    provenance,
+    summarize,
+)
 from attunexr.models._registry import list_models, load_card, load_model, model_dir, save_model
 from attunexr.models._signals import available_features, describe, group_columns, missing_groups
 from attunexr.models._tasks import TaskSpec, get_task, targets
@@ -282,6 +288,7 @@ def evaluate_loso(
         else "features passed in"
     )
     result["notes"] = _notes(task)
+    result["provenance"] = provenance(table)
     return EvaluationRun(result, pred, extras)
 
 
@@ -475,6 +482,7 @@ def evaluate_external(
         *notes,
         "External evaluation: the model was applied unchanged (no fitting on these data).",
     ]
+    res["provenance"] = provenance(table)
     trained_on = info.get("trained_on")
     sources = set(table["dataset"].astype(str)) if "dataset" in table.columns else set()
     res["in_sample"] = bool(trained_on) and (trained_on == dataset or trained_on in sources)

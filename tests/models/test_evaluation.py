@@ -157,6 +157,8 @@ def test_cybersickness_elapsed_time_baseline(vr_table: pd.DataFrame, tmp_path: P
     )
     assert "Do you get sick in the car?" in res["subgroup_variables"]["car_sickness"]["description"]
     assert "Do you get sick in the car?" in page and "time in VR alone" in page
+    assert car["yes"]["too_few_subjects"] is (car["yes"]["n_subjects"] < 5)
+    assert car["no"]["too_few_subjects"] is False and "too few people to judge" in page
     assert res["n_subjects"] >= 14
     assert set(pred["label"]) == {"sick", "not_sick"}
 
@@ -184,6 +186,7 @@ def test_metadata_subgroups_split_and_score() -> None:
     assert set(groups) == {"by_score", "by_group"}  # a variable with a single group is left out
     low, high = groups["by_score"]["below median (< 3)"], groups["by_score"]["at or above median (>= 3)"]
     assert (low["n_subjects"], high["n_subjects"]) == (3, 4)
+    assert low["too_few_subjects"] and high["too_few_subjects"]  # fewer than 5 people each
     rows_low = pred[pred["subject"].isin(["P0", "P1", "P2"])]
     assert low["n"] == len(rows_low)
     assert low["auroc"]["value"] == pytest.approx(

@@ -313,6 +313,9 @@ def compare_predictions(
     }
 
 
+#: Metadata subgroups with fewer subjects than this are flagged ``too_few_subjects``: their CIs mean little.
+SUBGROUP_MIN_SUBJECTS = 5
+
 #: Bootstrap resamples for each metadata subgroup (at most; fewer when the evaluation itself uses fewer).
 SUBGROUP_BOOT = 200
 
@@ -334,7 +337,9 @@ def metadata_subgroups(
     A numeric variable is split at the median of the evaluated subjects' values (below / at or above; no labels are
     used); a text variable is grouped by answer. Each group gets AUROC and ECE with subject-bootstrap CIs (when it
     holds both classes), its window and subject counts, and for cybersickness the time-only AUROC on the same rows.
-    Subjects without a value are left out of that variable's groups (``n_subjects_missing``).
+    Subjects without a value are left out of that variable's groups (``n_subjects_missing``). Groups of fewer than
+    :data:`SUBGROUP_MIN_SUBJECTS` people are flagged ``too_few_subjects``: a subject bootstrap over 2-4 people says
+    little.
     """
     subj = pred["subject"].astype(str).to_numpy()
     present = sorted(set(subj))
@@ -364,7 +369,11 @@ def metadata_subgroups(
         for group in sorted(set(name_of.values())):
             members = [s for s, g in name_of.items() if g == group]
             rows = pred[np.isin(subj, members)]
-            entry: dict[str, Any] = {"n": int(len(rows)), "n_subjects": len(members)}
+            entry: dict[str, Any] = {
+                "n": int(len(rows)),
+                "n_subjects": len(members),
+                "too_few_subjects": len(members) < SUBGROUP_MIN_SUBJECTS,
+            }
             if rows["y"].nunique() == 2:
                 m = bootstrap_ci(
                     rows["y"].to_numpy(),

@@ -204,7 +204,9 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
             for name, v in vals.items():
                 a = v["auroc"]
                 parts.append(
-                    f"<tr><td>{html.escape(name)}</td><td>{_fmt(a['value'])}</td>"
+                    f"<tr><td>{html.escape(name)}"
+                    + (" <em>(too few people to judge)</em>" if v.get("too_few_subjects") else "")
+                    + f"</td><td>{_fmt(a['value'])}</td>"
                     f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td><td>{v['n']}</td>"
                     f"<td>{_fmt(v.get('n_subjects'))}</td>"
                     + (f"<td>{_fmt(v.get('elapsed_time_auroc'))}</td>" if timed else "")

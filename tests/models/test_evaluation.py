@@ -111,7 +111,11 @@ def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  
 def test_report_html(stress_run, tmp_path: Path, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
     page = write_report(stress_run.result, stress_run.predictions, tmp_path / "report")
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 3  # ROC, reliability, per-subject: embedded, opens alone
+    # ROC, reliability, decision curve, per-subject: embedded, so the page opens on its own
+    assert html.count("data:image/png;base64,") == 4
+    assert "data-testid='decision-curve-note'" in html and "alt='decision curve'" in html
+    curve = stress_run.result["decision_curve"]
+    assert len(curve["thresholds"]) == len(curve["model"]) == len(curve["act_on_all"]) == 19
     for text in (
         "AUROC",
         "Expected calibration error",

@@ -12,7 +12,9 @@ from attunexr.models import (
     auroc,
     binary_metrics,
     bootstrap_ci,
+    decision_curve,
     expected_calibration_error,
+    net_benefit,
     paired_auroc_difference,
     youden_threshold,
 )
@@ -83,6 +85,22 @@ def test_paired_auroc_difference(scored: tuple[np.ndarray, ...]) -> None:
     assert hi - lo < 0.75 * float(np.hypot(sep_p[1] - sep_p[0], sep_n[1] - sep_n[0]))
     worse = paired_auroc_difference(y, noisy, p, groups, n_boot=100)
     assert worse["value"] < 0 and worse["p_not_better"] == 1.0
+
+
+def test_net_benefit_by_hand() -> None:
+    y = np.array([1, 1, 0, 0, 0])
+    p = np.array([0.9, 0.4, 0.6, 0.2, 0.1])
+    # t = 0.5: act on 0.9 (TP) and 0.6 (FP): 1/5 - 1/5 * 1 = 0
+    # t = 0.3: act on 0.9, 0.4 (TP) and 0.6 (FP): 2/5 - 1/5 * 0.3/0.7
+    nb = net_benefit(y, p, np.array([0.5, 0.3]))
+    assert nb == pytest.approx([0.0, 2 / 5 - 1 / 5 * 0.3 / 0.7])
+    curve = decision_curve(y, p, np.array([0.2, 0.5]))
+    assert curve["act_on_all"] == pytest.approx([0.4 - 0.6 * 0.25, 0.4 - 0.6])
+    assert curve["act_on_none"] == [0.0, 0.0]
+    # a perfect ranking with calibrated extremes earns the whole prevalence at every threshold
+    assert decision_curve(y, y.astype(float))["model"] == pytest.approx([0.4] * 19)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        net_benefit(y, p, np.array([0.0, 0.5]))
 
 
 def test_calibrators_reduce_ece(scored: tuple[np.ndarray, ...]) -> None:

@@ -62,6 +62,7 @@ def test_shipped_cards_hold_results() -> None:
     # subgroups by the questionnaires answered before the session, described on the card
     assert {"by_pss_total_before", "by_stai_total_before"} <= set(stress["subgroups"])
     assert len(ev["provenance"]["feature_table"]["sha256"]) == 64 and ev["provenance"]["packages"]["lightgbm"]
+    assert len(ev["decision_curve"]["model"]) == len(ev["decision_curve"]["thresholds"]) > 0
     for other in ("none", "recording"):  # the secondary normalizations, each compared with the primary one
         block = stress["evaluation"]["other_normalizations"][other]
         gain = block["primary_minus_this"]

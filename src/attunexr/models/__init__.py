@@ -13,7 +13,9 @@ from attunexr.models._metrics import (
     auroc,
     binary_metrics,
     bootstrap_ci,
+    decision_curve,
     expected_calibration_error,
+    net_benefit,
     paired_auroc_difference,
     per_subject_metrics,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "auroc",
     "binary_metrics",
     "bootstrap_ci",
+    "decision_curve",
+    "net_benefit",
     "paired_auroc_difference",
     "evaluate_bids",
     "evaluate_external",

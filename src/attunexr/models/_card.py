@@ -217,6 +217,7 @@ def build_card(
             "metrics_excluding_reference_windows": ev.get("metrics_excluding_reference_windows"),
             "baselines": ev.get("baselines"),
             "provenance": ev.get("provenance"),
+            "decision_curve": ev.get("decision_curve"),
             "other_normalizations": {
                 k: {
                     "auroc": v["metrics"]["auroc"],

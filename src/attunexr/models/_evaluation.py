@@ -24,6 +24,7 @@ from attunexr.models._metrics import (
     METRIC_NAMES,
     auroc,
     bootstrap_ci,
+    decision_curve,
     expected_calibration_error,
     paired_auroc_difference,
     per_subject_metrics,
@@ -518,6 +519,12 @@ def summarize(
         },
         "baselines": baselines,
         "subgroups": subgroups,
+        "decision_curve": {
+            **decision_curve(y, pred["probability"].to_numpy(dtype=float)),
+            "description": "net benefit (Vickers & Elkin 2006) of acting when the probability reaches each "
+            "threshold, over all labelled windows, against acting on every window or on none; a model is useful "
+            "at the thresholds where its curve lies above both",
+        },
     }
     if subgroup_variables:
         result["subgroup_variables"] = subgroup_variables

@@ -20,6 +20,8 @@ __all__ = [
     "balanced_accuracy",
     "binary_metrics",
     "bootstrap_ci",
+    "decision_curve",
+    "net_benefit",
     "paired_auroc_difference",
     "brier",
     "expected_calibration_error",
@@ -163,6 +165,44 @@ def bootstrap_ci(
         ci = [float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))] if r.size else [None, None]
         out[k] = {"value": None if not np.isfinite(v) else float(v), "ci": ci}
     return out
+
+
+def net_benefit(y: IntArray, p: FloatArray, thresholds: FloatArray) -> FloatArray:
+    """Net benefit of acting when ``p >= t``, for each threshold probability ``t`` (Vickers & Elkin 2006).
+
+    ``NB(t) = TP/n - FP/n * t / (1 - t)``: true positives gained, minus false positives weighted by the odds at
+    which a clinician is indifferent between acting and not. Acting on everyone gives
+    ``prevalence - (1 - prevalence) * t / (1 - t)``; acting on no one gives 0.
+    """
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(p, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    if np.any((t <= 0) | (t >= 1)):
+        raise ValueError("threshold probabilities must lie strictly between 0 and 1")
+    act = p[None, :] >= t[:, None]
+    n = y.size
+    tp = (act & y[None, :]).sum(axis=1) / n
+    fp = (act & ~y[None, :]).sum(axis=1) / n
+    return np.asarray(tp - fp * t / (1.0 - t), dtype=float)
+
+
+def decision_curve(
+    y: IntArray, p: FloatArray, thresholds: FloatArray | None = None
+) -> dict[str, list[float]]:
+    """Net benefit of the model, of acting on every window and of acting on none, over threshold probabilities."""
+    t = (
+        np.round(np.arange(0.05, 0.951, 0.05), 2)
+        if thresholds is None
+        else np.asarray(thresholds, dtype=float)
+    )
+    y = np.asarray(y).astype(bool)
+    prev = float(y.mean())
+    return {
+        "thresholds": [float(v) for v in t],
+        "model": [float(v) for v in net_benefit(y, p, t)],
+        "act_on_all": [float(prev - (1.0 - prev) * v / (1.0 - v)) for v in t],
+        "act_on_none": [0.0] * len(t),
+    }
 
 
 def _cluster_resamples(

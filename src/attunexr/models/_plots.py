@@ -1,4 +1,4 @@
-"""ROC, reliability and per-subject plots as base64 PNG (so an HTML report opens on its own)."""
+"""ROC, reliability, decision-curve and per-subject plots as base64 PNG (so an HTML report opens on its own)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from attunexr.models._metrics import reliability_curve  # noqa: E402
 
-__all__ = ["per_subject_png", "reliability_png", "roc_png"]
+__all__ = ["decision_curve_png", "per_subject_png", "reliability_png", "roc_png"]
 
 
 def _png(fig: matplotlib.figure.Figure) -> str:
@@ -69,4 +69,20 @@ def per_subject_png(per_subject: list[dict[str, object]], title: str) -> str:
     ax.set_ylabel("AUROC")
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelrotation=90, labelsize=6)
+    return _png(fig)
+
+
+def decision_curve_png(curve: dict[str, list[float]], title: str) -> str:
+    """Decision curve: net benefit of the model, of acting on every window and of acting on none."""
+    t = np.asarray(curve["thresholds"])
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot(t, curve["model"], label="model", color="#1f5fa8", lw=2)
+    ax.plot(t, curve["act_on_all"], label="act on every window", color="#b35806", lw=1.2, ls="--")
+    ax.plot(t, curve["act_on_none"], label="act on none", color="grey", lw=0.8, ls=":")
+    top = max(max(curve["model"]), max(curve["act_on_all"]), 0.01)
+    ax.set_ylim(-0.05 * top - 0.01, top * 1.1)
+    ax.set_xlabel("threshold probability")
+    ax.set_ylabel("net benefit")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
     return _png(fig)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attunexr.models._plots import per_subject_png, reliability_png, roc_png
+from attunexr.models._plots import decision_curve_png, per_subject_png, reliability_png, roc_png
 
 __all__ = ["render_report", "write_report"]
 
@@ -63,6 +63,8 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
     roc = roc_png(pred, "ROC (pooled held-out windows)", tv)
     rel = reliability_png(pred, "Reliability (calibration)")
     subj = per_subject_png(result["per_subject"], "Per-subject AUROC")
+    curve = result.get("decision_curve")
+    dca = decision_curve_png(curve, "Decision curve (net benefit)") if curve else None
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -154,9 +156,19 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
             )
         parts.append("</table>")
     parts.append("<h2>Plots</h2><div class='plots'>")
-    for img, alt in ((roc, "ROC curve"), (rel, "reliability diagram"), (subj, "per-subject AUROC")):
-        parts.append(f"<img alt='{alt}' src='data:image/png;base64,{img}'>")
+    for img, alt in (
+        (roc, "ROC curve"),
+        (rel, "reliability diagram"),
+        (dca, "decision curve"),
+        (subj, "per-subject AUROC"),
+    ):
+        if img is not None:
+            parts.append(f"<img alt='{alt}' src='data:image/png;base64,{img}'>")
     parts.append("</div>")
+    if curve:
+        parts.append(
+            f"<p data-testid='decision-curve-note'>Decision curve: {html.escape(str(curve['description']))}.</p>"
+        )
     ab = result.get("abstention", {})
     parts.append(
         f"<h2>Abstention</h2><p>{html.escape(str(ab.get('method', '')))}</p>"

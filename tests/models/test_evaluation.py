@@ -77,6 +77,12 @@ def test_loso_result_contract(stress_run, stress_small: pd.DataFrame) -> None:  
         )
     assert set(res["other_normalizations"]) == {"none", "recording"}
     assert res["other_normalizations"]["recording"]["deployable_live"] is False
+    # calibration slope and intercept beside ECE
+    cal = res["calibration"]
+    for k in ("slope", "intercept"):
+        assert cal[k]["ci"][0] <= cal[k]["value"] <= cal[k]["ci"][1]
+    assert cal["ece"] == pytest.approx(res["metrics"]["ece"]["value"])
+    assert 0.5 < cal["slope"]["value"] < 2.0
     # provenance: the software and the exact feature table behind the figures
     prov = res["provenance"]
     assert prov["attunexr"] == attunexr.__version__ and prov["packages"]["lightgbm"] == metadata.version(
@@ -114,6 +120,7 @@ def test_report_html(stress_run, tmp_path: Path, artifacts_dir: Path) -> None:  
     # ROC, reliability, decision curve, per-subject: embedded, so the page opens on its own
     assert html.count("data:image/png;base64,") == 4
     assert "data-testid='decision-curve-note'" in html and "alt='decision curve'" in html
+    assert f"Calibration slope {stress_run.result['calibration']['slope']['value']:.3f}" in html
     curve = stress_run.result["decision_curve"]
     assert len(curve["thresholds"]) == len(curve["model"]) == len(curve["act_on_all"]) == 19
     for text in (

@@ -12,6 +12,7 @@ from attunexr.models import (
     auroc,
     binary_metrics,
     bootstrap_ci,
+    calibration_slope_intercept,
     decision_curve,
     expected_calibration_error,
     net_benefit,
@@ -85,6 +86,21 @@ def test_paired_auroc_difference(scored: tuple[np.ndarray, ...]) -> None:
     assert hi - lo < 0.75 * float(np.hypot(sep_p[1] - sep_p[0], sep_n[1] - sep_n[0]))
     worse = paired_auroc_difference(y, noisy, p, groups, n_boot=100)
     assert worse["value"] < 0 and worse["p_not_better"] == 1.0
+
+
+def test_calibration_slope_and_intercept() -> None:
+    rng = np.random.default_rng(11)
+    z = rng.normal(0, 1.5, 40_000)
+    y = (rng.uniform(size=z.size) < 1 / (1 + np.exp(-z))).astype(int)
+    good = calibration_slope_intercept(y, 1 / (1 + np.exp(-z)))
+    assert good["slope"] == pytest.approx(1.0, abs=0.05) and good["intercept"] == pytest.approx(0.0, abs=0.05)
+    too_extreme = calibration_slope_intercept(y, 1 / (1 + np.exp(-2 * z)))  # overfitted-looking predictions
+    assert too_extreme["slope"] == pytest.approx(0.5, abs=0.03)
+    too_high = calibration_slope_intercept(y, 1 / (1 + np.exp(-(z + 1))))  # predicts too many positives
+    assert too_high["intercept"] == pytest.approx(-1.0, abs=0.06) and too_high["slope"] == pytest.approx(
+        1.0, abs=0.05
+    )
+    assert np.isnan(calibration_slope_intercept(np.ones(5, dtype=int), np.full(5, 0.7))["slope"])
 
 
 def test_net_benefit_by_hand() -> None:

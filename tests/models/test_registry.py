@@ -63,6 +63,7 @@ def test_shipped_cards_hold_results() -> None:
     assert {"by_pss_total_before", "by_stai_total_before"} <= set(stress["subgroups"])
     assert len(ev["provenance"]["feature_table"]["sha256"]) == 64 and ev["provenance"]["packages"]["lightgbm"]
     assert len(ev["decision_curve"]["model"]) == len(ev["decision_curve"]["thresholds"]) > 0
+    assert stress["calibration"]["ece"] == ev["metrics"]["ece"] and "value" in stress["calibration"]["slope"]
     for other in ("none", "recording"):  # the secondary normalizations, each compared with the primary one
         block = stress["evaluation"]["other_normalizations"][other]
         gain = block["primary_minus_this"]

@@ -227,7 +227,14 @@ def build_card(
                 for k, v in (ev.get("other_normalizations") or {}).items()
             },
         },
-        "calibration": (ev.get("metrics") or {}).get("ece"),
+        "calibration": {
+            "ece": (ev.get("metrics") or {}).get("ece"),
+            **{
+                k: v
+                for k, v in (ev.get("calibration") or {}).items()
+                if k in ("slope", "intercept", "description")
+            },
+        },
         "subgroups": ev.get("subgroups") or {},
         "subgroup_variables": ev.get("subgroup_variables") or {},
         "subgroups_note": _subgroups_note(ev),

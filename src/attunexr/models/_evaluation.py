@@ -24,6 +24,7 @@ from attunexr.models._metrics import (
     METRIC_NAMES,
     auroc,
     bootstrap_ci,
+    calibration_slope_intercept,
     decision_curve,
     expected_calibration_error,
     paired_auroc_difference,
@@ -401,6 +402,29 @@ def metadata_subgroups(
     return groups_out, described
 
 
+def _calibration_block(pred: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
+    def fn(yy: np.ndarray, pp: np.ndarray, _d: np.ndarray) -> dict[str, float]:
+        return calibration_slope_intercept(yy, pp)
+
+    y = pred["y"].to_numpy()
+    out: dict[str, Any] = bootstrap_ci(
+        y,
+        pred["probability"].to_numpy(dtype=float),
+        np.zeros_like(y),
+        pred["subject"].to_numpy(),
+        n_boot=n_boot,
+        random_state=seed,
+        metric_fn=fn,
+    )
+    out["ece"] = expected_calibration_error(y, pred["probability"].to_numpy(dtype=float))
+    out["description"] = (
+        "calibration slope (ideal 1; below 1 = predictions too extreme) and calibration-in-the-large intercept "
+        f"(ideal 0), over all labelled windows; CIs from {n_boot} subject-level bootstrap resamples; ece repeats "
+        "metrics.ece"
+    )
+    return out
+
+
 def summarize(
     pred: pd.DataFrame,
     *,
@@ -519,6 +543,7 @@ def summarize(
         },
         "baselines": baselines,
         "subgroups": subgroups,
+        "calibration": _calibration_block(pred, min(n_boot, SUBGROUP_BOOT), seed),
         "decision_curve": {
             **decision_curve(y, pred["probability"].to_numpy(dtype=float)),
             "description": "net benefit (Vickers & Elkin 2006) of acting when the probability reaches each "

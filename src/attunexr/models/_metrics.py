@@ -20,6 +20,7 @@ __all__ = [
     "balanced_accuracy",
     "binary_metrics",
     "bootstrap_ci",
+    "calibration_slope_intercept",
     "decision_curve",
     "net_benefit",
     "paired_auroc_difference",
@@ -165,6 +166,31 @@ def bootstrap_ci(
         ci = [float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))] if r.size else [None, None]
         out[k] = {"value": None if not np.isfinite(v) else float(v), "ci": ci}
     return out
+
+
+def calibration_slope_intercept(y: IntArray, p: FloatArray) -> dict[str, float]:
+    """Calibration slope and calibration-in-the-large of predicted probabilities (Van Calster et al., 2019).
+
+    ``slope``: the coefficient of a logistic regression of the outcome on the predictions' log-odds (1 is ideal;
+    below 1, predictions are too extreme, the usual sign of overfitting). ``intercept``: the intercept of that
+    regression with the log-odds as an offset (0 is ideal; positive when the model predicts too few positives).
+    NaN when undefined (one class only).
+    """
+    from scipy.optimize import brentq
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y).astype(int)
+    if y.min() == y.max():
+        return {"slope": float("nan"), "intercept": float("nan")}
+    q = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    z = np.log(q / (1 - q))
+    slope = float(LogisticRegression(C=np.inf, solver="newton-cg").fit(z[:, None], y).coef_[0, 0])
+
+    def score(a: float) -> float:
+        return float(np.sum(y - 1.0 / (1.0 + np.exp(-(a + z)))))
+
+    intercept = float(brentq(score, -30.0, 30.0))
+    return {"slope": slope, "intercept": intercept}
 
 
 def net_benefit(y: IntArray, p: FloatArray, thresholds: FloatArray) -> FloatArray:

@@ -115,6 +115,14 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
             )
     parts.append("</table><h2>Metrics (held-out windows)</h2>")
     parts.append(_metrics_table(result["metrics"]))
+    cal = result.get("calibration")
+    if cal and isinstance(cal.get("slope"), dict):
+        sl, ic = cal["slope"], cal["intercept"]
+        parts.append(
+            f"<p data-testid='calibration-slope'>Calibration slope {_fmt(sl['value'])} ({_fmt(sl['ci'][0])} – "
+            f"{_fmt(sl['ci'][1])}; ideal 1, below 1 means too extreme), calibration-in-the-large "
+            f"{_fmt(ic['value'])} ({_fmt(ic['ci'][0])} – {_fmt(ic['ci'][1])}; ideal 0).</p>"
+        )
     ex = result.get("metrics_excluding_reference_windows")
     if ex:
         a = ex["auroc"]

@@ -377,14 +377,7 @@ def metadata_subgroups(
                 "too_few_subjects": len(members) < SUBGROUP_MIN_SUBJECTS,
             }
             if rows["y"].nunique() == 2:
-                m = bootstrap_ci(
-                    rows["y"].to_numpy(),
-                    rows["probability"].to_numpy(dtype=float),
-                    rows["decision"].to_numpy(),
-                    rows["subject"].to_numpy(),
-                    n_boot=n_boot,
-                    random_state=seed,
-                )
+                m = _metric_block(rows, n_boot, seed)
                 entry.update({"auroc": m["auroc"], "ece": m["ece"]})
                 if elapsed_time_baseline and TIME_IN_VR in rows.columns:
                     entry["elapsed_time_auroc"] = auroc(

@@ -43,6 +43,11 @@ def test_metrics_match_sklearn(scored: tuple[np.ndarray, ...]) -> None:
     assert m["specificity"] == pytest.approx(recall_score(1 - y, 1 - yhat))
     assert m["brier"] == pytest.approx(brier_score_loss(y, p))
     assert np.isnan(auroc(np.ones(5, dtype=int), np.linspace(0, 1, 5)))
+    assert np.isnan(auroc(np.array([0, 1, 1]), np.array([0.2, np.nan, 0.7])))
+    # many ties, few distinct scores: still the Mann-Whitney value
+    rng = np.random.default_rng(2)
+    yt, pt = rng.integers(0, 2, 3000), rng.integers(0, 4, 3000).astype(float)
+    assert auroc(yt, pt) == pytest.approx(roc_auc_score(yt, pt), abs=1e-12)
 
 
 def test_ece_by_hand() -> None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 __all__ = [
     "auroc",
@@ -44,14 +43,30 @@ METRIC_NAMES = ("auroc", "balanced_accuracy", "f1", "sensitivity", "specificity"
 
 
 def auroc(y: IntArray, p: FloatArray) -> float:
-    """Area under the ROC curve via the Mann-Whitney U statistic (ties count one half); NaN with one class."""
+    """Area under the ROC curve via the Mann-Whitney U statistic (ties count one half); NaN with one class or NaN.
+
+    Counts, for each group of tied scores in sorted order, the negatives below it: one sort and a few linear passes
+    (about twice as fast as ranking, which matters inside the bootstraps).
+    """
     y = np.asarray(y)
-    n1 = int(np.sum(y == 1))
+    pos = y == 1
+    n1 = int(np.count_nonzero(pos))
     n0 = y.size - n1
     if n1 == 0 or n0 == 0:
         return float("nan")
-    ranks = rankdata(p)
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    p = np.asarray(p, dtype=float)
+    if not np.isfinite(p).all():
+        return float("nan")
+    order = np.argsort(p)
+    ps = p[order]
+    starts = np.empty(ps.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(ps[1:], ps[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1
+    pos_in = np.bincount(group, weights=pos[order], minlength=int(group[-1]) + 1)
+    neg_in = np.bincount(group, minlength=int(group[-1]) + 1) - pos_in
+    neg_below = np.cumsum(neg_in) - neg_in
+    return float(np.sum(pos_in * (neg_below + 0.5 * neg_in)) / (n1 * n0))
 
 
 def sensitivity(y: IntArray, yhat: IntArray) -> float:

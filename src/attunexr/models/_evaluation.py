@@ -377,8 +377,15 @@ def metadata_subgroups(
                 "too_few_subjects": len(members) < SUBGROUP_MIN_SUBJECTS,
             }
             if rows["y"].nunique() == 2:
-                m = _metric_block(rows, n_boot, seed)
-                entry.update({"auroc": m["auroc"], "ece": m["ece"]})
+                entry.update(
+                    _fixed_figures(
+                        rows["y"].to_numpy(),
+                        rows["probability"].to_numpy(dtype=float),
+                        rows["subject"].to_numpy(),
+                        n_boot,
+                        seed,
+                    )
+                )
                 if elapsed_time_baseline and TIME_IN_VR in rows.columns:
                     entry["elapsed_time_auroc"] = auroc(
                         rows["y"].to_numpy(), rows[TIME_IN_VR].to_numpy(dtype=float)

@@ -28,6 +28,7 @@ from attunexr.cli import (  # noqa: E402,F401
     _interop,
     _live,
     _models,
+    _reactivity,
     _simulate,
     _web,
 )

@@ -7,15 +7,33 @@ since the start of a recording (``t_start``/``t_end`` are identifiers only).
 """
 
 from attunexr.features._columns import DEVICE_HR_COLUMNS, FEATURE_COLUMNS, ID_COLUMNS, QUALITY_COLUMNS
+from attunexr.features._cues import (
+    CUE_RESPONSE_MEASURES,
+    Cue,
+    CueResponse,
+    CueRules,
+    LiveCueScorer,
+    cues_from_recording,
+    score_cue,
+    score_cues,
+)
 from attunexr.features._extract import extract, extract_many
 from attunexr.features._stream import FeatureStream
 
 __all__ = [
+    "CUE_RESPONSE_MEASURES",
     "DEVICE_HR_COLUMNS",
     "FEATURE_COLUMNS",
     "ID_COLUMNS",
     "QUALITY_COLUMNS",
+    "Cue",
+    "CueResponse",
+    "CueRules",
     "FeatureStream",
+    "LiveCueScorer",
+    "cues_from_recording",
     "extract",
     "extract_many",
+    "score_cue",
+    "score_cues",
 ]

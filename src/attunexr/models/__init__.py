@@ -20,6 +20,12 @@ from attunexr.models._metrics import (
     paired_auroc_difference,
     per_subject_metrics,
 )
+from attunexr.models._reactivity import ReactivityResult, analyse_reactivity, responses_table
+from attunexr.models._reactivity_report import (
+    reactivity_sentence,
+    render_reactivity_report,
+    write_reactivity_report,
+)
 from attunexr.models._registry import REGISTRY_DIR, list_models, load_card, load_model, save_model
 from attunexr.models._report import render_report, write_report
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets
@@ -44,8 +50,10 @@ __all__ = [
     "ConformalGate",
     "CybersicknessDetector",
     "Estimate",
+    "ReactivityResult",
     "EvaluationRun",
     "TaskSpec",
+    "analyse_reactivity",
     "auroc",
     "binary_metrics",
     "bootstrap_ci",
@@ -65,11 +73,15 @@ __all__ = [
     "loso_predictions",
     "make_detector",
     "per_subject_metrics",
+    "reactivity_sentence",
+    "render_reactivity_report",
     "render_report",
+    "responses_table",
     "save_model",
     "summarize",
     "targets",
     "train_model",
+    "write_reactivity_report",
     "write_report",
     "youden_threshold",
 ]

@@ -5,6 +5,7 @@ feature pipeline, a vectorised fast path for large populations, and paired polic
 """
 
 from attunexr.simulation._calibration import Calibration, calibrate_from_stress_predict, load_calibration
+from attunexr.simulation._cues import CueStudyTruth, simulate_cue_study
 from attunexr.simulation._closed_loop import ClosedLoopResult, run_closed_loop_session
 from attunexr.simulation._dynamics import latent_step
 from attunexr.simulation._estimator import WindowArousalEstimator, WindowEstimates
@@ -35,6 +36,7 @@ __all__ = [
     "METRICS",
     "Calibration",
     "ClosedLoopResult",
+    "CueStudyTruth",
     "PhysiologyTrace",
     "PhysiologyState",
     "Population",
@@ -53,6 +55,7 @@ __all__ = [
     "population_suds_mapping",
     "run_closed_loop_session",
     "run_study",
+    "simulate_cue_study",
     "synthesize_recording",
     "traces_from_fear",
     "write_report",

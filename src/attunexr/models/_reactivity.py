@@ -36,7 +36,14 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 from attunexr.errors import ConfigurationError
-from attunexr.features import CUE_RESPONSE_MEASURES, Cue, CueResponse, CueRules, cues_from_recording, score_cues
+from attunexr.features import (
+    CUE_RESPONSE_MEASURES,
+    Cue,
+    CueResponse,
+    CueRules,
+    cues_from_recording,
+    score_cues,
+)
 from attunexr.recording import Recording
 
 __all__ = ["ReactivityResult", "analyse_reactivity", "responses_table"]
@@ -72,7 +79,7 @@ class ReactivityResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
+        out: dict[str, Any] = _clean(
             {
                 "measures": {m: CUE_RESPONSE_MEASURES[m] for m in self.measures},
                 "categories": list(self.categories),
@@ -99,6 +106,7 @@ class ReactivityResult:
                 "notes": self.notes,
             }
         )
+        return out
 
 
 def _clean(obj: Any) -> Any:
@@ -304,7 +312,7 @@ def _habituation(data: pd.DataFrame, measure: str, cats: Sequence[str], ref: str
     slope = _contrast(fit, {"index": 1.0})
     out["slope"] = slope
     out["model"] = fit.description
-    per_cat = {}
+    per_cat: dict[str, Any] = {}
     for cat in cats:
         sub = d[d["category"] == cat]
         if sub["index"].nunique() < 2:

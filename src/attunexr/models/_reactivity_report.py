@@ -95,11 +95,18 @@ def _habituation_png(result: ReactivityResult, measure: str) -> str | None:
     if d.empty:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    keys = ["category", "group"] if "group" in d.columns else ["category"]
-    for key, sub in d.groupby(keys):
-        name = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-        m = sub.groupby("index")[measure].agg(["mean", "sem"])
-        ax.errorbar(m.index + 1, m["mean"], yerr=m["sem"], marker="o", ms=3, capsize=2, label=name)
+    groups = sorted(d["group"].unique()) if "group" in d.columns else [None]
+    styles = ["-", "--", ":", "-."]
+    for ci, cat in enumerate(result.categories):
+        for gi, grp in enumerate(groups):
+            sub = d[(d["category"] == cat) & ((d["group"] == grp) if grp is not None else True)]
+            if sub.empty:
+                continue
+            m = sub.groupby("index")[measure].agg(["mean", "sem"])
+            name = cat if grp is None else f"{cat} / {grp}"
+            ax.errorbar(m.index + 1, m["mean"], yerr=m["sem"], marker="o", ms=3, capsize=2, label=name,
+                        color=f"C{ci}", linestyle=styles[gi % len(styles)])
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("presentation (within session)")
     ax.set_ylabel(_LABELS.get(measure, measure))
     ax.set_title("Within-session habituation")
@@ -152,7 +159,7 @@ def render_reactivity_report(result: ReactivityResult, title: str = "attunexr cu
         parts.append("</div>")
     for m in result.measures:
         label = _LABELS.get(m, m)
-        parts.append(f"<h2>{html.escape(label.capitalize())}</h2>")
+        parts.append(f"<h2>{html.escape(label[:1].upper() + label[1:])}</h2>")
         hab = result.habituation.get(m) or {}
         png = _habituation_png(result, m)
         if png:

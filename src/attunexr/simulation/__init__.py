@@ -5,8 +5,8 @@ feature pipeline, a vectorised fast path for large populations, and paired polic
 """
 
 from attunexr.simulation._calibration import Calibration, calibrate_from_stress_predict, load_calibration
-from attunexr.simulation._cues import CueStudyTruth, simulate_cue_study
 from attunexr.simulation._closed_loop import ClosedLoopResult, run_closed_loop_session
+from attunexr.simulation._cues import CueStudyTruth, simulate_cue_study
 from attunexr.simulation._dynamics import latent_step
 from attunexr.simulation._estimator import WindowArousalEstimator, WindowEstimates
 from attunexr.simulation._physiology import (

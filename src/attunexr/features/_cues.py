@@ -299,6 +299,8 @@ def _beat_series(stream: Stream, t0: float, t1: float) -> tuple[FloatArray, Floa
         ok = np.isfinite(ibi) & (ibi > 0.25) & (ibi < 2.0)
         return part.timestamps[ok], ibi[ok]
     part = stream.crop(t0 - 2.0, t1)  # a little lead so the first beat in the window has an interval
+    if part.n_samples < 4:
+        return np.empty(0), np.empty(0)
     x = np.asarray(part.values, dtype=np.float64).reshape(part.n_samples, -1)[:, 0]
     rate = stream.rate or 0.0
     if x.size < 4 or rate <= 0 or not np.all(np.isfinite(x)):
@@ -440,8 +442,11 @@ class LiveCueScorer:
         return out
 
     def _complete(self, cue: Cue) -> bool:
+        """Every regularly sampled stream has passed the epoch's end (irregular ones, such as beat intervals,
+        may pause for seconds and do not hold scoring back)."""
         end = cue.onset + self.rules.post + _LOOKAHEAD
-        return bool(self._chunks) and all(cs[-1].t_last >= end for cs in self._chunks.values())
+        regular = [cs for cs in self._chunks.values() if cs[0].rate]
+        return bool(regular) and all(cs[-1].t_last >= end for cs in regular)
 
     def _recording(self) -> Recording:
         rec = Recording(RecordingMeta(subject="live"))

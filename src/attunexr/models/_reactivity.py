@@ -222,6 +222,8 @@ class _Fit:
     def description(self) -> str:
         if self.kind == "mixed":
             return f"{self.formula} + (1 | participant), REML"
+        if self.kind == "ols-one-person":
+            return f"{self.formula}, OLS over one person's cues"
         return f"{self.formula}, OLS with participant-clustered SEs (participant variance estimated as 0)"
 
 
@@ -232,7 +234,18 @@ def _fit(formula: str, data: pd.DataFrame) -> _Fit | None:
     responses with no lasting person differences) the model is refitted by ordinary least squares with
     standard errors clustered by participant, and the result says so.
     """
-    if data["participant"].nunique() < 3 or len(data) < 6:
+    n_people = data["participant"].nunique()
+    if n_people == 1 and len(data) >= 4:  # one person's session: responses over presentations, plain OLS
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                one = smf.ols(formula, data).fit()
+            except (ValueError, np.linalg.LinAlgError):
+                return None
+        if not np.all(np.isfinite(one.params.to_numpy())) or not np.all(np.isfinite(one.bse.to_numpy())):
+            return None
+        return _Fit(one.params, one.cov_params(), float(one.scale), 0.0, formula, "ols-one-person")
+    if n_people < 3 or len(data) < 6:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -552,11 +565,16 @@ def analyse_reactivity(
     persons = []
     for m in measures:
         scored = table.dropna(subset=[m])
-        thin = [c for c in cats if scored.loc[scored["category"] == c, "participant"].nunique() < 3]
+        need = min(3, int(table["participant"].nunique()))
+        thin = [
+            c for c in cats
+            if scored.loc[scored["category"] == c, "participant"].nunique() < need
+            or int((scored["category"] == c).sum()) < 3
+        ]
         main = None
         if thin:
-            result.notes.append(f"{m}: fewer than 3 participants have a scored response to {', '.join(thin)}; "
-                                "no model fitted for this measure")
+            result.notes.append(f"{m}: too few scored responses to {', '.join(thin)} (at least 3, from at least "
+                                f"{need} participant(s)); no model fitted for this measure")
         else:
             extra = "index" if scored["index"].nunique() > 1 else "1"
             main = _fit(_design(m, cats, ref_cat, groups, extra), scored)

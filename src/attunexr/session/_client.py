@@ -148,6 +148,10 @@ class VRClient:
     async def send_event(self, t: float, label: str, value: float | None = None) -> None:
         await self._send(dumps({"v": 1, "type": "event", "t": t, "label": label, "value": value}))
 
+    async def send_cue(self, t: float, category: str, cue_id: str = "") -> None:
+        """Send a cue onset (``category`` such as ``trauma``, ``phobic``, ``neutral``; ``cue_id`` names the cue)."""
+        await self._send(dumps({"v": 1, "type": "cue", "t": t, "category": category, "id": cue_id}))
+
     async def send_suds(self, t: float, value: float) -> None:
         """Send a SUDS answer (0-100)."""
         await self.send_event(t, "suds", value)

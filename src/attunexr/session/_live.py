@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from attunexr.errors import ConfigurationError, SignalError
+from attunexr.features import Cue, CueResponse, CueRules, LiveCueScorer
 from attunexr.recording import STREAM_KINDS, Chunk, Event, RecordingMeta
 from attunexr.sensors import Source
 from attunexr.session._buffer import StreamBuffer
@@ -134,6 +135,7 @@ class LiveSession:
         stale_after: float = 3.0,
         tick_interval: float = 0.5,
         extra_topics: Iterable[str] = (),
+        cue_rules: CueRules | None = None,
     ) -> None:
         if not (window > 0 and hop > 0):
             raise ConfigurationError(f"window and hop must be positive, got window={window}, hop={hop}")
@@ -169,6 +171,9 @@ class LiveSession:
         self._tasks: list[asyncio.Task[Any]] = []
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._done = asyncio.Event()
+        #: scores responses to cues (``cue`` messages) with the offline rules once each epoch has arrived
+        self.cue_scorer = LiveCueScorer(cue_rules)
+        self.cue_responses: list[CueResponse] = []
 
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -227,6 +232,11 @@ class LiveSession:
             except Exception:  # noqa: BLE001
                 self.pipeline_errors += 1
                 logger.exception("session %s: flushing the last windows failed", self.session_id)
+        try:
+            self._cue_responses(self.cue_scorer.flush())
+        except Exception:  # noqa: BLE001
+            self.pipeline_errors += 1
+            logger.exception("session %s: scoring the last cues failed", self.session_id)
         end = {"v": 1, "type": "end", "session_id": self.session_id}
         self._publish("end", end)
         for s in self.subscriptions:
@@ -258,6 +268,27 @@ class LiveSession:
             "event", {"v": 1, "type": "event", "t": event.onset, "label": event.label, "value": event.value}
         )
         self._run_hooks(SessionUpdate("event", event.onset, self, event=event))
+
+    async def add_cue(self, cue: Cue, source: str = "vr") -> None:
+        """Record a cue onset (a trauma scene, a spider appearing); its response is scored once its epoch has arrived."""
+        payload = {"onset": cue.onset, "category": cue.category, "id": cue.cue_id, "source": source}
+        if self.recorder is not None:
+            self.recorder.append_record("cue", payload, t=cue.onset)
+        self.cue_scorer.add_cue(cue)
+        self._publish("event", {"v": 1, "type": "cue", "t": cue.onset, "category": cue.category, "id": cue.cue_id})
+        self._run_hooks(SessionUpdate("cue", cue.onset, self, cue=cue))
+
+    def _cue_responses(self, responses: list[CueResponse]) -> None:
+        for r in responses:
+            self.cue_responses.append(r)
+            payload = {
+                "onset": r.cue.onset, "category": r.cue.category, "id": r.cue.cue_id, "index": r.index,
+                **{k: (v if math.isfinite(v) else None) for k, v in r.measures().items()},
+                "quality": dict(r.quality),
+            }
+            if self.recorder is not None:
+                self.recorder.append_record("cue_response", payload, t=r.cue.onset)
+            self._run_hooks(SessionUpdate("cue_response", r.cue.onset, self, cue=r.cue, cue_response=r))
 
     def record(self, kind: str, payload: Any, t: float | None = None) -> None:
         """Log a decision, proposal, alert ... with its evidence and tell subscribers of ``decision``."""
@@ -444,6 +475,7 @@ class LiveSession:
                     },
                 )
             try:
+                self._cue_responses(self.cue_scorer.push(c))
                 rows = self.features.push(c)
                 if rows:
                     self._on_rows(rows, c)

@@ -189,8 +189,10 @@ class SessionLog:
                         float(value) if isinstance(value, int | float) else None,
                     )
                 )
+            elif r.kind == "cue" and isinstance(r.data, dict) and isinstance(r.data.get("category"), str):
+                rec.events.append(Event(float(r.data.get("onset", r.t or 0.0)), r.data["category"]))
         rec.events.sort(key=lambda e: e.onset)
-        for kind in ("estimate", "decision", "command", "ack", "quality", "alert"):
+        for kind in ("estimate", "decision", "command", "ack", "quality", "alert", "cue", "cue_response"):
             items = [r.data for r in self.records if r.kind == kind]
             if items:
                 rec.meta.extra[kind + "s"] = items

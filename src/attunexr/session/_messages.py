@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from attunexr.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from attunexr.features import Cue, CueResponse
     from attunexr.recording import Event
     from attunexr.session._live import LiveSession
 
@@ -124,8 +125,8 @@ class Command:
 class SessionUpdate:
     """What hooks (exposure controller, safety monitors) receive.
 
-    ``kind`` is ``"estimate"``, ``"event"``, ``"quality"`` or ``"ack"``; the matching attribute is set.
-    ``row`` holds the feature row behind an estimate.
+    ``kind`` is ``"estimate"``, ``"event"``, ``"quality"``, ``"ack"``, ``"cue"`` or ``"cue_response"``; the matching
+    attribute is set. ``row`` holds the feature row behind an estimate.
     """
 
     kind: str
@@ -136,3 +137,5 @@ class SessionUpdate:
     event: Event | None = None
     quality: dict[str, Any] | None = None
     ack: dict[str, Any] | None = None
+    cue: Cue | None = None
+    cue_response: CueResponse | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from attunexr.errors import AttunexrError, AuthorizationError, ProtocolError
+from attunexr.features import Cue
 from attunexr.recording import STREAM_KINDS, Chunk, Event
 from attunexr.session._live import LiveSession
 from attunexr.session._subscription import Subscription
@@ -176,6 +177,17 @@ class ProtocolHandler:
                 await self.session.add_event(
                     Event(t_event, label, None if value is None else float(value)), source="vr"
                 )
+            elif mtype == "cue":
+                t_cue = _num(msg, "t")
+                self._check_t([t_cue])
+                category = _name(msg.get("category"), "'category'")
+                cue_id = msg.get("id", "")
+                if not isinstance(cue_id, str) or len(cue_id) > _MAX_NAME:
+                    raise _Reject("bad_message", f"'id' must be a string of at most {_MAX_NAME} characters")
+                add_cue = getattr(self.session, "add_cue", None)
+                if add_cue is None:
+                    raise _Reject("unsupported", "this session does not record cues")
+                await add_cue(Cue(t_cue, category, cue_id), source="vr")
             elif mtype == "ack":
                 cid = _name(msg.get("command_id"), "'command_id'")
                 status = msg.get("status", "ok")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attunexr.errors import ProtocolError, SafetyError, SignalError
+from attunexr.features import Cue
 from attunexr.recording import Chunk, RecordingMeta
 from attunexr.session import LiveSession, SessionUpdate, Subscription
 from attunexr.web._engine import SessionEngine
@@ -272,7 +274,16 @@ class LiveSessionRunner:
         self._expire_proposals()
 
     def _on_live_update(self, update: SessionUpdate) -> None:
-        """LiveSession hook: keep each estimate (dashboard format) for the next second's clinical control."""
+        """LiveSession hook: keep each estimate (dashboard format) for the next second's clinical control; put
+        each scored cue response in the timeline (the LiveSession has logged it)."""
+        if update.kind == "cue_response" and update.cue_response is not None:
+            r = update.cue_response
+            payload = {"onset": r.cue.onset, "category": r.cue.category, "id": r.cue.cue_id, "index": r.index,
+                       **{k: (round(v, 6) if math.isfinite(v) else None) for k, v in r.measures().items()},
+                       "quality": dict(r.quality)}
+            self._event("cue_response", "system", payload, log=False)
+            self._publish({"type": "cue_response", **payload})
+            return
         if update.kind != "estimate" or update.estimate is None or self.state in ("stopped", "finished"):
             return
         to_dashboard = getattr(self.engine.analyzer, "to_dashboard", None)
@@ -426,6 +437,7 @@ class LiveSessionRunner:
         except Exception:  # noqa: BLE001 - the session is over either way; the failure is logged
             logger.exception("session %s: closing the live pipeline failed", self.session_id)
         finally:
+            self._flush()  # cue responses scored when the pipeline closed
             self.finished.set()
 
     async def stop(self, actor: str, reason: str = "stopped by clinician") -> None:
@@ -468,6 +480,12 @@ class LiveSessionRunner:
         self._publish({"type": "vr_event", "label": label, "value": value})
         if label == "panic_button" and self.state == "running":
             self._pause("patient (panic button)")
+
+    async def vr_cue(self, cue: Cue) -> None:
+        """A cue shown to the patient (``cue`` message): recorded, and its response scored once its epoch arrived."""
+        await self.live.add_cue(cue, source="vr")
+        self._event("cue", "patient", {"onset": cue.onset, "category": cue.category, "id": cue.cue_id}, log=False)
+        self._publish({"type": "cue", "onset": cue.onset, "category": cue.category, "id": cue.cue_id})
 
     def client_chunk(self, chunk: Chunk) -> None:
         """Telemetry from the VR client: head pose is kept for the dashboard; with a ``client`` source every sample

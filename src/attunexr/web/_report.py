@@ -47,6 +47,8 @@ class ReportData:
     quality: dict[str, float] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] = field(default_factory=dict)
+    cue_responses: list[dict[str, Any]] = field(default_factory=list)
+    reactivity: dict[str, Any] = field(default_factory=dict)
 
 
 def model_cards() -> dict[str, dict[str, Any]]:
@@ -116,7 +118,10 @@ def build_report(db: Session, ts: TherapySession, services: Any) -> ReportData:
             data.end = {"t": e.t, "by": e.actor, **p}
         elif e.kind == "info":
             data.engine = {**p, **data.engine}
+        elif e.kind == "cue_response":
+            data.cue_responses.append({"t": e.t, **p})
     data.proposals = list(proposals.values())
+    data.reactivity = session_reactivity(data.cue_responses, ts.patient.pseudonym)
     data.quality = {k: c[0] / c[1] for k, c in qual_counts.items() if c[1]}
     cards = model_cards()
     model_name = data.engine.get("model")
@@ -126,6 +131,43 @@ def build_report(db: Session, ts: TherapySession, services: Any) -> ReportData:
         if name == data.engine.get("model_card"):
             data.models[0]["card_summary"] = card.get("intended_use") or card.get("summary") or ""
     return data
+
+
+def session_reactivity(responses: list[dict[str, Any]], participant: str) -> dict[str, Any]:
+    """The session's reaction to cues: per category the scored responses, their mean and their change across the
+    session (mixed-model slope), and one sentence for the clinician. Empty when no cue was shown."""
+    if not responses:
+        return {}
+    import pandas as pd
+
+    from attunexr.models import analyse_reactivity, reactivity_sentence
+
+    rows = [{"participant": participant, "session": "1", "session_number": 1, "cue_id": r.get("id", ""),
+             "category": r["category"], "onset": r["onset"], "index": r["index"],
+             "scorable": any(r.get(m) is not None for m in ("scr_amplitude", "sc_change", "hr_change_mean")),
+             "quality": "; ".join(f"{k}: {v}" for k, v in sorted((r.get("quality") or {}).items())),
+             **{m: (float(r[m]) if r.get(m) is not None else float("nan"))
+                for m in ("scr_amplitude", "scr_latency", "sc_change", "hr_change_mean", "hr_change_peak",
+                          "resp_rate_change", "pupil_change")}}
+            for r in responses]
+    table = pd.DataFrame(rows)
+    cats = list(dict.fromkeys(table["category"]))
+    target = next((c for c in cats if c.lower() != "neutral"), cats[0])
+    ordered = [target] + [c for c in cats if c != target]
+    result = analyse_reactivity([], ordered, table=table, event_locked={},
+                                reference="neutral" if "neutral" in cats and target != "neutral" else None,
+                                measures=("scr_amplitude", "hr_change_mean"))
+    per_cat = []
+    for cat in ordered:
+        sub = table[table["category"] == cat]
+        slope = (result.habituation.get("scr_amplitude", {}).get("slope_by_category") or {}).get(cat)
+        per_cat.append({
+            "category": cat, "cues": len(sub), "scored": int(sub["scr_amplitude"].notna().sum()),
+            "scr_mean": float(sub["scr_amplitude"].mean()) if sub["scr_amplitude"].notna().any() else None,
+            "hr_mean": float(sub["hr_change_mean"].mean()) if sub["hr_change_mean"].notna().any() else None,
+            "slope": slope,
+        })
+    return {"sentence": reactivity_sentence(result), "categories": per_cat, "notes": result.notes}
 
 
 def _figure(data: ReportData) -> Figure:
@@ -212,6 +254,15 @@ def _text_lines(data: ReportData) -> list[str]:
     lines += [f"  {k}: {v * 100:.1f} %" for k, v in sorted(data.quality.items())] or ["  no signals"]
     lines += ["", "Notes, pauses and resumptions"]
     lines += [f"  {n['t']:7.0f}: {n['kind']} by {n['by']} {n['text']}" for n in data.notes] or ["  none"]
+    if data.reactivity:
+        lines += ["", "Reaction to cues"]
+        if data.reactivity.get("sentence"):
+            lines.append("  " + data.reactivity["sentence"])
+        for c in data.reactivity["categories"]:
+            scr = "n/a" if c["scr_mean"] is None else f"{c['scr_mean']:.3f} uS"
+            hr = "n/a" if c["hr_mean"] is None else f"{c['hr_mean']:+.1f} bpm"
+            lines.append(f"  {c['category']}: {c['cues']} cues, {c['scored']} scored, mean SCR {scr}, "
+                         f"mean heart-rate change {hr}")
     lines += ["", "Models: " + ", ".join(f"{m['name']} {m['version']} (card: {m['card'] or 'none'})"
                                          for m in data.models)]
     return lines

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from attunexr.errors import AuthorizationError
+from attunexr.features import Cue
 from attunexr.recording import Chunk, Event
 from attunexr.session import Subscription
 from attunexr.store import TherapySession, append_audit
@@ -48,6 +49,9 @@ class RunnerVRSession:
             self.runner.record_suds(float(event.value), "patient")
         else:
             self.runner.vr_event(event.label, event.value)
+
+    async def add_cue(self, cue: Cue, source: str = "vr") -> None:
+        await self.runner.vr_cue(cue)
 
     def acknowledge(self, command_id: str, status: str, detail: str = "") -> None:
         self.runner.vr_ack(command_id, status, detail)

@@ -116,9 +116,23 @@ def test_manual_mode_only_clinician_changes_levels() -> None:
     with pytest.raises(SafetyError, match="max_step"):
         c.clinician_set_level(3, by="dr_a", t=300)
     c.observe_estimate(Est(305, **LOW), quality_ok=False)
-    with pytest.raises(SafetyError, match="signal_quality_poor"):
-        c.clinician_set_level(2, by="dr_a", t=306)
+    # the AI's silence does not block the clinician's own change within bounds; the record says what it cannot see
+    d = c.clinician_set_level(2, by="dr_a", t=306)
+    assert c.level == 2 and "unseen:signal_quality_poor" in d.reasons
     assert c.clinician_set_level(0, by="dr_a", t=307).kind == "step_down"  # lowering always allowed
+
+
+def test_clinician_escalates_during_the_baseline_but_not_past_the_bounds() -> None:
+    c = _controller(mode="propose")
+    c.observe_estimate(Est(65, 0.2, 0.1, 0.3, abstained=True))  # the model is still collecting its baseline
+    assert c.escalation_allowed(70.0) == (False, "model_abstained")  # the AI may not escalate
+    d = c.clinician_set_level(1, by="dr_a", t=70)
+    assert c.level == 1 and d.decided_by == "clinician:dr_a" and "unseen:model_abstained" in d.reasons
+    with pytest.raises(SafetyError, match="min_dwell"):  # the clinician's own bounds still hold
+        c.clinician_set_level(2, by="dr_a", t=80)
+    fresh = _controller(mode="propose")
+    d = fresh.clinician_set_level(1, by="dr_a", t=70)  # no estimate at all yet
+    assert "unseen:estimate_missing_or_stale" in d.reasons
 
 
 def test_pause_resume_stop_from_any_state() -> None:
@@ -179,3 +193,17 @@ def test_accepts_the_models_estimate_type() -> None:
     assert up.evidence["contributions"]["hr_mean"] == 0.3
     c.observe_estimate(Estimate(100.0, 0.2, 0.1, 0.3, True, "poor_signal_quality", {}, "stress"))
     assert c.escalation_allowed(100.0)[1] == "model_abstained"
+
+
+def test_bounds_lowered_mid_session_refuse_a_pending_approval_and_name_the_bound() -> None:
+    c = _controller(mode="propose", proposal_ttl_s=60)
+    prop = [d for d in _feed(c, 0, 30) if d.status == "proposed"][0]
+    assert prop.to_level == 1
+    c.set_bounds(by="dr_a", t=31, max_level=0)
+    out = c.approve(prop.id, by="dr_a", t=32)
+    assert out.status == "rejected" and out.resolved_by == "safety" and c.level == 0
+    assert "rejected_on_approval:max_level" in out.reasons
+    with pytest.raises(ConfigurationError, match="unknown bounds"):
+        c.set_bounds(by="dr_a", t=33, max_levle=3)
+    with pytest.raises(ConfigurationError, match="max_step"):
+        c.set_bounds(by="dr_a", t=33, max_step=0)

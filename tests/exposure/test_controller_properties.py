@@ -87,12 +87,23 @@ class Oracle:
                 why.append("paused")
             if d.t < self.block_until:
                 why.append("safety block")
+            # the AI never escalates blind; a clinician may (the record names what the AI could not see)
+            by_ai = not d.decided_by.startswith("clinician:")
             if self.est is None or d.t - self.est[0] > b.estimate_max_age_s:
-                why.append("estimate missing/stale")
+                if by_ai:
+                    why.append("estimate missing/stale")
+                elif "unseen:estimate_missing_or_stale" not in d.reasons:
+                    why.append("blind clinician escalation not flagged")
             elif not self.est[1]:
-                why.append("poor quality")
+                if by_ai:
+                    why.append("poor quality")
+                elif "unseen:signal_quality_poor" not in d.reasons:
+                    why.append("blind clinician escalation not flagged")
             elif self.est[2]:
-                why.append("abstained")
+                if by_ai:
+                    why.append("abstained")
+                elif "unseen:model_abstained" not in d.reasons:
+                    why.append("blind clinician escalation not flagged")
             elif self.est[3] >= b.arousal_ceiling:
                 why.append("arousal ceiling")
             if self.suds is not None and d.t - self.suds[0] <= b.suds_max_age_s and self.suds[1] >= b.suds_ceiling:

@@ -38,6 +38,7 @@ BODIES: dict[str, Any] = {
     "/api/patients/{patient_id}/consents": {"scope": "research", "granted": True},
     "/api/patients/{patient_id}/sessions": {"scenario": "spiders", "source": "replay:stress-predict:S03"},
     "/api/sessions/{session_id}/level": {"level": 0},
+    "/api/sessions/{session_id}/bounds": {"max_level": 6},
     "/api/sessions/{session_id}/notes": {"text": "note"},
     "/api/sessions/{session_id}/suds": {"value": 10},
     "/api/sessions/{session_id}/ssq": {"when": "pre", "items": [0] * 16},

@@ -29,7 +29,9 @@ def demo(
                                       help="Drive the session with a real recording, e.g. stress-predict:S02, instead of a virtual patient."),
     data: Path = typer.Option(Path("attunexr-data"), "--data", help="Folder for the SQLite database, keys and reports."),
     scenario: str = typer.Option("heights", "--scenario", help="heights, spiders or public_speaking."),
-    speed: float = typer.Option(1.0, "--speed", help="Session seconds per second (1 = real time)."),
+    speed: float = typer.Option(4.0, "--speed", help="Session seconds per wall-clock second (default 4: the AI's "
+                                "resting baseline and first proposal come within about a minute and a half; the "
+                                "dashboard shows the factor; 1 = real time)."),
 ) -> None:
     """Start the web app on 127.0.0.1 with a demo clinic, clinician, patient and a live session to steer."""
     with cli_errors():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -231,17 +231,56 @@ class ExposureController:
             "safety_block": t < self._block_until,
         }
 
-    def escalation_allowed(self, t: float | None = None, step: int = 1) -> tuple[bool, str]:
-        """Whether a step up of ``step`` levels would pass the bounds now, and the blocking reason if not."""
+    def escalation_allowed(
+        self, t: float | None = None, step: int = 1, *, by_clinician: bool = False
+    ) -> tuple[bool, str]:
+        """Whether a step up of ``step`` levels would pass the bounds now, and the blocking reason if not.
+
+        ``by_clinician``: the clinician's own escalation. The clinician's bounds (max level and step, dwell time,
+        ceilings, session end, safety blocks, pause) still apply; the AI's silence (no estimate yet, poor signal,
+        an abstaining model) does not block it - :meth:`unseen` says what the AI cannot see then.
+        """
         t = self._advance(t)
         if self.stopped:
             return False, "stopped"
         if self.paused:
             return False, "paused"
-        applied, reason = gate_step(step, bounds=self.bounds, **self._gate_inputs(t))
+        bounds = replace(self.bounds, require_signal_for_escalation=False) if by_clinician else self.bounds
+        applied, reason = gate_step(step, bounds=bounds, **self._gate_inputs(t))
         if int(reason[0]):
             return False, BLOCK_REASONS[int(reason[0])]
-        return int(applied[0]) == step, "ok" if int(applied[0]) == step else "max_step"
+        if int(applied[0]) == step:
+            return True, "ok"
+        return False, "max_level" if self.level + step > self.bounds.max_level else "max_step"
+
+    def set_bounds(self, by: str, t: float | None = None, **changes: Any) -> Decision:
+        """The clinician changes the session's bounds (e.g. a lower ``max_level``) while it runs.
+
+        The new bounds apply to every later escalation and approval, the clinician's own included; a level already
+        above a lowered ``max_level`` is not changed by this call (lowering it is the clinician's next action).
+        Returns a logged ``hold`` decision whose reasons name the changes."""
+        t = self._advance(t)
+        who = _clinician(by)
+        unknown = sorted(set(changes) - set(ControllerBounds.__dataclass_fields__))
+        if unknown:
+            raise ConfigurationError(f"unknown bounds {unknown}; known: {sorted(ControllerBounds.__dataclass_fields__)}")
+        old = self.bounds
+        self.bounds = replace(old, **changes)  # validated by ControllerBounds.__post_init__
+        reasons = tuple(f"bounds:{k}={getattr(old, k)}->{v}" for k, v in sorted(changes.items()))
+        return self._emit(Decision(self._new_id(), t, "hold", self.level, self.level, reasons or ("bounds",),
+                                   self.evidence(t), "applied", who))
+
+    def unseen(self, t: float | None = None) -> list[str]:
+        """Why the AI has no usable estimate now (empty when it has one): ``estimate_missing_or_stale``,
+        ``signal_quality_poor`` or ``model_abstained``."""
+        g = self._gate_inputs(self._now if t is None else t)
+        if not g["estimate_fresh"]:
+            return ["estimate_missing_or_stale"]
+        if not g["quality_ok"]:
+            return ["signal_quality_poor"]
+        if g["abstained"]:
+            return ["model_abstained"]
+        return []
 
     def evidence(self, t: float | None = None) -> dict[str, Any]:
         """What a decision rests on: recent estimates, feature contributions, SUDS, quality and active alerts."""
@@ -420,23 +459,28 @@ class ExposureController:
         return self._emit(prop)
 
     def clinician_set_level(self, level: int, by: str, t: float | None = None, reason: str = "clinician") -> Decision:
-        """Set the level by hand (any mode). Lowering is always allowed; raising obeys the same bounds as the AI
-        and raises :class:`~attunexr.errors.SafetyError` naming the bound that blocks it."""
+        """Set the level by hand (any mode). Lowering is always allowed; raising obeys the clinician's bounds
+        (max level and step, dwell, ceilings, session end, safety blocks, pause) and raises
+        :class:`~attunexr.errors.SafetyError` naming the bound that blocks it. The AI's silence does not block the
+        clinician: an escalation while the AI has no usable estimate is applied, and its reasons carry
+        ``unseen:<why>`` so the record shows what the AI could not see."""
         t = self._advance(t)
         who = _clinician(by)
         if self.stopped:
             raise SafetyError("the session is stopped; start a new session to change the level")
         if not 0 <= level <= self.hierarchy.max_index:
             raise SafetyError(f"level {level} is outside the hierarchy 0..{self.hierarchy.max_index}")
+        reasons: tuple[str, ...] = (reason,)
         if level > self.level:
-            ok, why = self.escalation_allowed(t, level - self.level)
+            ok, why = self.escalation_allowed(t, level - self.level, by_clinician=True)
             if not ok:
                 raise SafetyError(
                     f"escalation to level {level} blocked ({why}); bounds: max_level={self.bounds.max_level}, "
                     f"max_step={self.bounds.max_step}, min_dwell_s={self.bounds.min_dwell_s}"
                 )
+            reasons += tuple(f"unseen:{u}" for u in self.unseen(t))
         self._withdraw_pending(t, "clinician_override")
-        return self._apply(t, level, (reason,), who)
+        return self._apply(t, level, reasons, who)
 
     def pause(self, by: str = "clinician", t: float | None = None,
               reasons: tuple[str, ...] = ("pause",)) -> Decision:

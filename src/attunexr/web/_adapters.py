@@ -31,6 +31,45 @@ _REASON_TEXT = {
 }
 
 
+#: Why an escalation or an approval was refused, in a clinician's words (controller bound codes).
+BOUND_TEXT = {
+    "max_level": "above the highest level allowed for this session",
+    "max_step": "more levels at once than allowed",
+    "min_dwell": "too soon after the last change (minimum time at a level)",
+    "session_ended": "the planned session length is over",
+    "safety_block": "a safety monitor blocks escalation for now",
+    "paused": "the session is paused",
+    "stopped": "the session is stopped",
+    "level_changed": "the level changed since the proposal was made",
+    "signal_quality_poor": "the signals are poor, so the AI's proposal no longer rests on good data",
+    "estimate_missing_or_stale": "the AI has no recent estimate for its proposal",
+    "model_abstained": "the AI is no longer confident about its proposal",
+    "arousal_ceiling": "estimated arousal is at or above the session's ceiling",
+    "suds_ceiling": "the last SUDS is at or above the session's ceiling",
+    "timeout": "the proposal expired before it was approved",
+}
+#: What the AI cannot see when a clinician changes the level without a usable estimate.
+UNSEEN_TEXT = {
+    "estimate_missing_or_stale": "the AI has no estimate yet, so it cannot see how the patient responds",
+    "model_abstained": "the AI abstains (still collecting the resting baseline or unsure), so it cannot judge the "
+                       "response",
+    "signal_quality_poor": "the signals are poor, so the AI cannot see how the patient responds",
+}
+
+
+_MODE_WORDS = {"propose": "the AI proposes, the clinician approves", "auto": "the AI changes levels within the "
+               "clinician's bounds", "manual": "the clinician sets every level"}
+_POLICY_WORDS = {"arousal": "adapts to estimated arousal", "suds": "follows SUDS answers",
+                 "fixed": "fixed schedule"}
+_WAIT_WORDS = {"poor_signal_quality": "waiting for good signals", "uncertain": "not confident for this window",
+               "atypical_input": "signals unlike what the model was trained on"}
+
+
+def _words(camel: str) -> str:
+    """``SignalLoss`` -> ``signal loss``."""
+    return "".join(" " + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(camel))
+
+
 def _finite(x: Any) -> float | None:
     try:
         v = float(x)
@@ -90,7 +129,11 @@ class DetectorAnalyzer:
             pass
         self.info = {"model": getattr(detector, "name", model_name) or model_name,
                      "model_version": version, "model_card": model_name,
-                     "features": f"attunexr.features.FeatureStream(window={window:g}, hop={hop:g})"}
+                     "features": f"attunexr.features.FeatureStream(window={window:g}, hop={hop:g})",
+                     "model_words": f"AI: {model_name} detector, one estimate every {hop:g} s over the last "
+                                    f"{window:g} s"}
+        self.baseline_windows = int(getattr(detector, "baseline_windows", 0) or 0)
+        self._baseline_seen = 0
 
     def feature_stream(self, subject: str, session: str) -> Any:
         """The feature driver for one session (head pose left out)."""
@@ -108,7 +151,14 @@ class DetectorAnalyzer:
     def to_dashboard(self, est: Any, row: dict[str, Any]) -> dict[str, Any]:
         """A :class:`attunexr.session.StateEstimate` and its feature row as the dashboard shows them."""
         quality = {k: _finite(row.get(k)) for k in ("q_cardiac", "q_eda", "q_resp", "q_motion", "quality_ok")}
-        return {"t_end": float(est.t_end), "probability": _finite(est.probability),
+        waiting = ""
+        if est.abstained and est.reason == "collecting_baseline":
+            self._baseline_seen += 1
+            left = max(0, self.baseline_windows - self._baseline_seen) * self.hop
+            waiting = f"resting baseline, {int(left) // 60}:{int(left) % 60:02d} left"
+        elif est.abstained:
+            waiting = _WAIT_WORDS.get(est.reason, est.reason.replace("_", " "))
+        return {"t_end": float(est.t_end), "waiting": waiting, "probability": _finite(est.probability),
                 "lower": _finite(est.lower), "upper": _finite(est.upper), "abstained": bool(est.abstained),
                 "reason": est.reason, "model": est.model or self.info["model"],
                 "contributions": {k: float(v) for k, v in sorted(
@@ -132,7 +182,8 @@ class ControllerAdapter:
         self.ttl = proposal_ttl_s
         self._last_est_t: float | None = None
         self._last_suds_t: float | None = None
-        self.info = {"controller": f"attunexr.exposure.ExposureController, mode {mode}, policy {policy}"}
+        self.info = {"controller": f"attunexr.exposure.ExposureController, mode {mode}, policy {policy}",
+                     "controller_words": f"{_MODE_WORDS.get(mode, mode)} ({_POLICY_WORDS.get(policy, policy)})"}
 
     def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
                 quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -173,16 +224,33 @@ class ControllerAdapter:
             return [{"type": "stop", **base}]
         return []
 
-    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician", t: float | None = None) -> None:
-        if approved:
-            self.controller.approve(proposal_id, by=actor, t=t)
-        else:
+    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician",
+                    t: float | None = None) -> dict[str, Any]:
+        """Pass the clinician's decision to the controller and report the controller's outcome as it is:
+        ``{"applied": True, "level": …}`` or ``{"applied": False, "bound": code, "message": words}``."""
+        if not approved:
             self.controller.reject(proposal_id, by=actor, t=t)
+            return {"applied": False, "bound": None, "message": "rejected by the clinician"}
+        d = self.controller.approve(proposal_id, by=actor, t=t)
+        if d.status == "applied":
+            return {"applied": True, "level": d.to_level, "bound": None, "message": ""}
+        code = next((r.split(":", 1)[1] for r in d.reasons if r.startswith("rejected_on_approval:")),
+                    "timeout" if d.status == "expired" else d.status)
+        return {"applied": False, "bound": code, "message": BOUND_TEXT.get(code, code.replace("_", " "))}
 
-    def on_level(self, level: int, t: float, actor: str = "clinician") -> None:
+    def on_level(self, level: int, t: float, actor: str = "clinician") -> list[str]:
+        """A clinician's (or a safety monitor's) level change; returns what the AI cannot see, in words."""
         if self.controller.level != level and not self.controller.stopped:
-            self.controller.clinician_set_level(level, by=actor if actor != "safety" else "safety", t=t,
-                                                reason="set outside the controller")
+            d = self.controller.clinician_set_level(level, by=actor if actor != "safety" else "safety", t=t,
+                                                    reason="set outside the controller")
+            return [UNSEEN_TEXT.get(r[7:], r[7:]) for r in d.reasons if r.startswith("unseen:")]
+        return []
+
+    def set_bounds(self, changes: dict[str, Any], actor: str, t: float) -> dict[str, Any]:
+        """Change the session's bounds now; returns the bounds in force."""
+        self.controller.set_bounds(by=actor, t=t, **changes)
+        b = self.controller.bounds
+        return {k: getattr(b, k) for k in ("max_level", "max_step", "min_dwell_s", "arousal_ceiling", "suds_ceiling")}
 
     def on_suds(self, t: float, value: float) -> None:
         self.controller.observe_suds(t, value)
@@ -222,7 +290,9 @@ class SupervisorAdapter:
         self.window_supervisor = SafetySupervisor([SignalLossMonitor()])
         self._last_window: float | None = None
         self.info = {"safety": "attunexr.safety.SafetySupervisor (" +
-                     ", ".join(type(m).__name__ for m in monitors) + ")"}
+                     ", ".join(type(m).__name__ for m in monitors) + ")",
+                     "safety_words": "safety monitors: " + ", ".join(
+                         _words(type(m).__name__.removesuffix("Monitor")) for m in monitors)}
         self._hr_base: list[float] = []
         self._suds: tuple[float, float] | None = None
         self.raw_alerts: list[Any] = []

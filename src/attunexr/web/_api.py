@@ -36,6 +36,7 @@ from attunexr.web._auth import (
 from attunexr.web._deps import get_db, get_principal, get_services, get_writer
 from attunexr.web._live import LiveSessionRunner
 from attunexr.web._schemas import (
+    BoundsIn,
     ClinicIn,
     ClinicOut,
     ConsentIn,
@@ -331,7 +332,20 @@ def approve_proposal(session_id: int, proposal_id: str, p: Principal = Depends(g
     session_for(db, p, session_id, "approve", control=True)
     runner = _runner(services, session_id)
     prop = runner.approve(proposal_id, p.username)
-    return {"session": session_id, "proposal": proposal_id, "status": prop["status"], "level": runner.level}
+    return {"session": session_id, "proposal": proposal_id, "status": prop["status"], "level": runner.level,
+            "bound": prop.get("refused_by"), "message": prop.get("refusal", "")}
+
+
+@router.post("/sessions/{session_id}/bounds", tags=["live"])
+def set_bounds(session_id: int, body: BoundsIn, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
+               services: WebServices = Depends(get_services)) -> dict[str, Any]:
+    """Change the running session's bounds (highest level, largest step, minimum time at a level)."""
+    session_for(db, p, session_id, "set_bounds", control=True)
+    runner = _runner(services, session_id)
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise HTTPException(422, "give at least one of max_level, max_step, min_dwell_s")
+    return {"session": session_id, "bounds": runner.set_bounds(changes, p.username)}
 
 
 @router.post("/sessions/{session_id}/proposals/{proposal_id}/reject", tags=["live"])

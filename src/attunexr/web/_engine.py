@@ -95,9 +95,12 @@ class Controller(Protocol):
     def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
                 quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
-    def on_decision(self, proposal_id: str, approved: bool, actor: str = ..., t: float | None = ...) -> None: ...
+    def on_decision(self, proposal_id: str, approved: bool, actor: str = ...,
+                    t: float | None = ...) -> dict[str, Any]: ...
 
-    def on_level(self, level: int, t: float, actor: str = ...) -> None: ...
+    def on_level(self, level: int, t: float, actor: str = ...) -> list[str]: ...
+
+    def set_bounds(self, changes: dict[str, Any], actor: str, t: float) -> dict[str, Any]: ...
 
 
 class SafetyMonitors(Protocol):
@@ -116,7 +119,9 @@ class ReplaySource:
         self.t0 = recording.t_start + offset_s
         self.t_end = recording.t_end
         self.info = {"source": f"replay {recording.meta.dataset}:{recording.meta.subject}",
-                     "source_kind": "replay"}
+                     "source_kind": "replay",
+                     "source_words": f"signals: a real recording replayed ({recording.meta.dataset}, "
+                                     f"{recording.meta.subject})"}
 
     def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
         a, b = self.t0 + t, self.t0 + t + 1.0
@@ -145,7 +150,8 @@ class ClientSource:
         self._pending: list[Chunk] = []
         self._offset: float | None = None
         self._now = 0.0
-        self.info = {"source": "VR client / sensor samples (live)", "source_kind": "client"}
+        self.info = {"source": "VR client / sensor samples (live)", "source_kind": "client",
+                     "source_words": "signals: live from the VR client and sensors"}
 
     def push(self, chunk: Chunk) -> None:
         if self._offset is None:
@@ -267,6 +273,10 @@ class SessionEngine:
         self._last_estimate: dict[str, Any] | None = None
         self.info: dict[str, Any] = {"scenario": scenario, **source.info, **analyzer.info, **controller.info,
                                      **safety.info}
+        # what the dashboard shows a clinician (no module or class names)
+        self.info["summary"] = [str(part.info[key]) for part, key in (
+            (source, "source_words"), (analyzer, "model_words"), (controller, "controller_words"),
+            (safety, "safety_words")) if key in part.info]
 
     @property
     def n_levels(self) -> int:
@@ -316,11 +326,14 @@ class SessionEngine:
                 a["to_level"] = self.clamp_level(a["to_level"])
         return [a for a in actions if a.get("to_level") != level or a["type"] == "alert"]
 
-    def on_decision(self, proposal_id: str, approved: bool, actor: str, t: float) -> None:
-        self.controller.on_decision(proposal_id, approved, actor, t)
+    def on_decision(self, proposal_id: str, approved: bool, actor: str, t: float) -> dict[str, Any]:
+        return self.controller.on_decision(proposal_id, approved, actor, t)
 
-    def on_level(self, level: int, t: float, actor: str) -> None:
-        self.controller.on_level(level, t, actor)
+    def on_level(self, level: int, t: float, actor: str) -> list[str]:
+        return self.controller.on_level(level, t, actor)
+
+    def set_bounds(self, changes: dict[str, Any], actor: str, t: float) -> dict[str, Any]:
+        return self.controller.set_bounds(changes, actor, t)
 
     def on_suds(self, t: float, value: float) -> None:
         self._new_suds = value

@@ -335,7 +335,7 @@ class LiveSessionRunner:
         if level == self.level:
             return
         old = self.level
-        self.engine.on_level(level, self.t, actor)  # the controller may refuse (bounds): nothing changes then
+        unseen = self.engine.on_level(level, self.t, actor)  # the controller may refuse (bounds): nothing changes
         self.level, self.level_since = level, self.t
         for prop in self.proposals.values():  # a proposal made for another level no longer applies
             if prop["status"] == "pending":
@@ -344,6 +344,8 @@ class LiveSessionRunner:
                 self._event("decision", "system", {"proposal": prop["id"], "decision": "superseded"})
         payload = {"level": level, "from": old, "name": self.engine.level_name(level), "reason": reason,
                    "evidence": evidence}
+        if unseen and level > old:
+            payload["warning"] = "; ".join(unseen)
         self._publish({"type": "level", **payload, "by": actor})
         self._event("level", actor, payload)
         self._command("set_level", level=level, name=self.engine.level_name(level),
@@ -359,20 +361,40 @@ class LiveSessionRunner:
         return prop
 
     def approve(self, proposal_id: str, actor: str) -> dict[str, Any]:
-        """Approve a pending proposal: the level changes now (within bounds)."""
+        """Approve a pending proposal. The controller checks the bounds again now: the result says what happened,
+        either approved and applied, or refused with the bound that refused it (and the timeline says the same)."""
         prop = self._pending_proposal(proposal_id)
         if self.state != "running":
             raise SafetyError(f"session is {self.state}; resume it before approving a level change")
-        self.engine.on_decision(proposal_id, True, actor, self.t)
-        prop["status"] = "approved"
+        outcome = self.engine.on_decision(proposal_id, True, actor, self.t)
         prop["decided_by"] = actor
+        if not outcome.get("applied"):
+            prop["status"] = "refused"
+            prop["refused_by"] = outcome.get("bound")
+            prop["refusal"] = f"approval by {actor} refused: {outcome.get('message', '')}"
+            self._publish({"type": "proposal_status", "id": proposal_id, "status": "refused", "by": actor,
+                           "bound": prop["refused_by"], "message": prop["refusal"]})
+            self._event("decision", actor, {"proposal": proposal_id, "decision": "refused",
+                                            "to_level": prop["to_level"], "bound": prop["refused_by"],
+                                            "message": prop["refusal"]})
+            self._flush()
+            return prop
+        prop["status"] = "approved"
+        self._change_level(int(prop["to_level"]), actor, f"approved proposal: {prop.get('reason', '')}",
+                           prop.get("evidence", {}))
         self._publish({"type": "proposal_status", "id": proposal_id, "status": "approved", "by": actor})
         self._event("decision", actor, {"proposal": proposal_id, "decision": "approved",
                                         "to_level": prop["to_level"]})
-        self._change_level(int(prop["to_level"]), actor, f"approved proposal: {prop.get('reason', '')}",
-                           prop.get("evidence", {}))
         self._flush()
         return prop
+
+    def set_bounds(self, changes: dict[str, Any], actor: str) -> dict[str, Any]:
+        """The clinician changes the session's bounds while it runs (e.g. a lower highest level)."""
+        bounds = self.engine.set_bounds(changes, actor, self.t)
+        self._publish({"type": "bounds", "bounds": bounds, "by": actor})
+        self._event("bounds", actor, {"changes": changes, "bounds": bounds})
+        self._flush()
+        return bounds
 
     def reject(self, proposal_id: str, actor: str, reason: str = "") -> dict[str, Any]:
         """Reject a pending proposal; the level stays."""
@@ -532,6 +554,7 @@ class LiveSessionRunner:
             "series": {"t": list(h.t), "hr": list(h.hr), "eda": list(h.eda), "level": list(h.level)},
             "estimates": {"t": list(h.est_t), "p": list(h.arousal), "lo": list(h.lower), "hi": list(h.upper)},
             "info": self.engine.info,
+            "speed": self.speed,
             "head_pose": self.head_pose,
         }
 

@@ -101,10 +101,16 @@ def build_report(db: Session, ts: TherapySession, services: Any) -> ReportData:
         elif e.kind == "decision":
             prop = proposals.get(p.get("proposal", ""))
             if prop is not None:
-                prop.update(decision=p.get("decision"), by=e.actor, decided_t=e.t)
+                decision = p.get("decision")
+                if decision == "refused":  # approved by the clinician, refused by a bound: say which
+                    decision = f"refused: {p.get('message') or p.get('bound')}"
+                prop.update(decision=decision, by=e.actor, decided_t=e.t)
         elif e.kind == "level":
+            reason = p.get("reason", "")
+            if p.get("warning"):
+                reason = f"{reason} (warning: {p['warning']})"
             data.level_changes.append({"t": e.t, "from": p.get("from"), "to": p.get("level"),
-                                       "name": p.get("name"), "by": e.actor, "reason": p.get("reason", "")})
+                                       "name": p.get("name"), "by": e.actor, "reason": reason})
         elif e.kind == "suds":
             data.suds.append({"t": e.t, "value": p.get("value"), "level": p.get("level"), "by": e.actor})
         elif e.kind == "alert":

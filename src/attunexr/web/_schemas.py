@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ClinicIn", "ClinicOut", "ConsentIn", "ConsentOut", "ControllerPlan", "LevelIn", "NoteIn", "PatientIn",
@@ -135,6 +135,15 @@ class DecisionIn(BaseModel):
 class LevelIn(BaseModel):
     level: int = Field(ge=0)
     reason: str = "clinician choice"
+
+
+class BoundsIn(BaseModel):
+    """Bounds a clinician may change while a session runs (omitted fields keep their value)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_level: int | None = Field(default=None, ge=0, le=50)
+    max_step: int | None = Field(default=None, ge=1, le=10)
+    min_dwell_s: float | None = Field(default=None, ge=0, le=3600)
 
 
 class NoteIn(BaseModel):

@@ -52,7 +52,8 @@ class VirtualPatientSource:
         self._block_start = 0.0
         self._block_end = 0.0
         self._n_blocks = 0
-        self.info = {"source": f"virtual patient (attunexr.simulation, seed {seed})", "source_kind": "virtual"}
+        self.info = {"source": f"virtual patient (attunexr.simulation, seed {seed})", "source_kind": "virtual",
+                     "source_words": "signals: a simulated virtual patient (demonstration, not a person)"}
 
     def _generate(self, t0: float, level: int, paused: bool) -> None:
         from attunexr.simulation import physiology_step

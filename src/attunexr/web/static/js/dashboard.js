@@ -71,7 +71,11 @@
   }
   function estimate(e) {
     if (!e) return;
-    if (e.abstained) { $("arousal").textContent = "abstains"; $("arousal-band").textContent = e.reason || ""; return; }
+    if (e.abstained) {
+      $("arousal").textContent = "abstains";
+      $("arousal-band").textContent = "AI waiting: " + (e.waiting || e.reason || "");
+      return;
+    }
     $("arousal").textContent = fmt(e.probability, 2);
     $("arousal-band").textContent = "band " + fmt(e.lower, 2) + "–" + fmt(e.upper, 2) + " · " + (e.model || "");
   }
@@ -98,10 +102,23 @@
     }
     $("proposals").appendChild(div);
   }
-  function proposalDone(id, status, by) {
-    const el = $("proposal-" + id); if (el) el.remove();
+  function proposalDone(m) {
+    const el = $("proposal-" + m.id); if (el) el.remove();
     if (!document.querySelector(".proposal")) $("no-proposal").hidden = false;
-    logLine("decisions", "proposal " + id + " " + status + (by ? " by " + by : ""));
+    if (m.status === "refused") {
+      const li = document.createElement("li");
+      li.className = "refusal"; li.setAttribute("data-testid", "proposal-refusal");
+      li.textContent = (m.t !== undefined ? mmss(m.t) + " " : "") + "proposal " + m.id + " " + (m.message || "refused");
+      $("decisions").prepend(li);
+      return;
+    }
+    logLine("decisions", "proposal " + m.id + " " + m.status + (m.by ? " by " + m.by : ""));
+  }
+  function levelChanged(m) {
+    setLevel(m.level, m.name);
+    logLine("decisions", "level " + m.from + " → " + m.level + " by " + m.by + ": " + (m.reason || ""), m.t);
+    const w = $("level-warning");
+    if (w) { w.textContent = m.warning ? "Level raised without the AI: " + m.warning + "." : ""; w.hidden = !m.warning; }
   }
   function alertItem(a) {
     $("no-alert").hidden = true;
@@ -127,7 +144,11 @@
         setState(m.state); setLevel(m.level, m.level_name);
         $("hr").textContent = fmt(m.vitals.hr, 0); $("eda").textContent = fmt(m.vitals.eda, 2);
         quality(m.quality || {}); estimate(m.estimate);
-        $("engine-info").textContent = [m.info.source, m.info.model, m.info.controller, m.info.safety].filter(Boolean).join(" · ");
+        $("engine-info").textContent = (m.info.summary || []).join(" · ");
+        if (m.speed && m.speed !== 1) {
+          $("clock-factor").textContent = "simulated time ×" + m.speed;
+          $("clock-factor").hidden = false;
+        }
         (m.proposals || []).forEach(proposalCard);
         (m.alerts || []).forEach(alertItem);
         (m.suds || []).forEach((s) => { $("suds-last").textContent = fmt(s.value, 0); });
@@ -145,8 +166,9 @@
         estimate(m);
         break;
       case "proposal": proposalCard(m); break;
-      case "proposal_status": proposalDone(m.id, m.status, m.by); break;
-      case "level": setLevel(m.level, m.name); logLine("decisions", "level " + m.from + " → " + m.level + " by " + m.by + ": " + (m.reason || ""), m.t); break;
+      case "proposal_status": proposalDone(m); break;
+      case "level": levelChanged(m); break;
+      case "bounds": logLine("decisions", "bounds changed by " + m.by + ": highest level " + m.bounds.max_level + ", step " + m.bounds.max_step + ", minimum " + m.bounds.min_dwell_s + " s at a level", m.t); break;
       case "alert": alertItem(m); break;
       case "suds": $("suds-last").textContent = fmt(m.value, 0); logLine("notes", "SUDS " + fmt(m.value, 0) + " (" + m.by + ")", m.t); break;
       case "note": logLine("notes", m.by + ": " + m.text, m.t); break;

@@ -18,7 +18,7 @@ from attunexr.sensors._ble_parsers import (
     parse_heart_rate_measurement,
     parse_pmd_ecg_frame,
 )
-from attunexr.sensors._lsl import LSL_TYPE_KINDS, LSLSource, lsl_clock
+from attunexr.sensors._lsl import LSL_TYPE_KINDS, LSLSource, LSLStreamInfo, discover_lsl_streams, lsl_clock
 from attunexr.sensors._replay import ReplaySource
 
 #: The simulator hook: any (async) iterable of chunks, e.g. a virtual patient, becomes a source.
@@ -40,10 +40,12 @@ __all__ = [
     "HeartRateMeasurement",
     "IteratorSource",
     "LSLSource",
+    "LSLStreamInfo",
     "QueueSource",
     "ReplaySource",
     "SimulatorSource",
     "Source",
+    "discover_lsl_streams",
     "lsl_clock",
     "parse_heart_rate_measurement",
     "parse_pmd_ecg_frame",

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from attunexr.errors import ConfigurationError
 from attunexr.recording import STREAM_KINDS, Chunk
 from attunexr.sensors._base import ChunkSource
 
-__all__ = ["LSL_TYPE_KINDS", "LSLSource", "lsl_clock"]
+__all__ = ["LSL_TYPE_KINDS", "LSLSource", "LSLStreamInfo", "discover_lsl_streams", "lsl_clock"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,33 @@ def lsl_clock() -> float:
     import pylsl
 
     return float(pylsl.local_clock())
+
+
+@dataclass(frozen=True)
+class LSLStreamInfo:
+    """An LSL stream seen on the network: what a session plan can choose as its signal source."""
+
+    name: str
+    type: str
+    kind: str | None
+    rate: float | None
+    channels: int
+    source_id: str
+
+
+def discover_lsl_streams(wait: float = 1.0) -> list[LSLStreamInfo]:
+    """The numeric LSL streams visible from this machine within ``wait`` seconds (``kind`` is ``None`` when the
+    LSL type maps to no attunexr stream kind; such a stream needs an explicit kind)."""
+    import pylsl
+
+    out = []
+    for info in pylsl.resolve_streams(wait_time=wait):
+        if info.channel_format() == pylsl.cf_string:
+            continue
+        rate = info.nominal_srate()
+        out.append(LSLStreamInfo(info.name(), info.type(), LSL_TYPE_KINDS.get(info.type().lower().replace(" ", "")),
+                                 float(rate) if rate > 0 else None, info.channel_count(), info.source_id()))
+    return sorted(out, key=lambda i: (i.name, i.source_id))
 
 
 class LSLSource(ChunkSource):

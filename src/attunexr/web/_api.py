@@ -5,6 +5,7 @@ Every read or write of patient data is authorized (clinic and role) and appended
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -334,6 +335,16 @@ def approve_proposal(session_id: int, proposal_id: str, p: Principal = Depends(g
     prop = runner.approve(proposal_id, p.username)
     return {"session": session_id, "proposal": proposal_id, "status": prop["status"], "level": runner.level,
             "bound": prop.get("refused_by"), "message": prop.get("refusal", "")}
+
+
+@router.get("/sensors/lsl", tags=["sensors"])
+async def list_lsl_streams(p: Principal = Depends(get_writer)) -> list[dict[str, Any]]:
+    """LSL streams this server receives now: a session plan's source can be ``lsl:NAME[,NAME]``."""
+    from dataclasses import asdict
+
+    from attunexr.sensors import discover_lsl_streams
+
+    return [asdict(i) for i in await asyncio.to_thread(discover_lsl_streams, 1.0)]
 
 
 @router.post("/sessions/{session_id}/bounds", tags=["live"])

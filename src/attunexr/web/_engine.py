@@ -10,7 +10,10 @@ baseline-normalised arousal index, a rule-based proposer and basic monitors. Eac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -162,6 +165,76 @@ class ClientSource:
     def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
         self._now = t
         out, self._pending = self._pending, []
+        return out
+
+    def head_pose(self, t: float, values: list[float]) -> None:
+        return None
+
+
+class SensorSource:
+    """Live sensors (:mod:`attunexr.sensors` sources: LSL streams, a BLE strap) driving a clinician session.
+
+    Each source is started with the session and pumped into a buffer on the event loop; every second the session
+    takes what arrived, on the session clock (the sources' ``clock_zero`` is the session start). A sensor that stops
+    sending shows as lost in the quality badges, never as zeros.
+    """
+
+    def __init__(self, sources: list[Any], description: str, clock: Any = None, max_wait_s: float = 2.0) -> None:
+        self.sources = sources
+        self.clock = clock  # () -> the sensors' clock now; read at start as every source's clock zero
+        self.max_wait_s = max_wait_s
+        self._pending: deque[Chunk] = deque()
+        self._latest: dict[str, float] = {}
+        self._arrived = threading.Condition()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.errors: list[str] = []
+        self.info = {"source": f"sensors ({description})", "source_kind": "sensors",
+                     "source_words": f"signals: live sensors ({description})"}
+
+    async def start(self) -> None:
+        """Open every sensor (a missing one fails the start with its reason), then pump their chunks."""
+        if self.clock is not None:
+            zero = float(self.clock())
+            for src in self.sources:
+                if getattr(src, "clock_zero", 0.0) is None:
+                    src.clock_zero = zero
+        for src in self.sources:
+            await src.start()
+        for src in self.sources:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._pump(src), name=f"pump-{src.name}"))
+
+    async def _pump(self, src: Any) -> None:
+        try:
+            async for chunk in src.chunks():
+                with self._arrived:
+                    self._pending.append(chunk)
+                    if len(chunk):
+                        self._latest[chunk.stream] = max(self._latest.get(chunk.stream, -1e18), chunk.t_last)
+                    self._arrived.notify_all()
+        except Exception as err:  # noqa: BLE001 - one sensor failing must not end the session; it shows as lost
+            self.errors.append(f"{src.name}: {err}")
+            logger.warning("sensor %s failed: %s", src.name, err)
+
+    async def stop(self) -> None:
+        for src in self.sources:
+            with contextlib.suppress(Exception):
+                await src.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def next_second(self, t: float, level: int, paused: bool) -> list[Chunk] | None:
+        """The chunks that arrived; waits (at most ``max_wait_s``) until every sensor has reached the end of this
+        second, so the session's clock follows the sensors' rather than running ahead of a late delivery."""
+        with self._arrived:
+            self._arrived.wait_for(
+                lambda: bool(self._latest) and len(self._latest) >= len(self.sources)
+                and min(self._latest.values()) >= t + 1.0,
+                timeout=self.max_wait_s,
+            )
+            out = list(self._pending)
+            self._pending.clear()
         return out
 
     def head_pose(self, t: float, values: list[float]) -> None:

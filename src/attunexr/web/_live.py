@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import math
 import time
@@ -192,6 +193,9 @@ class LiveSessionRunner:
         self._event("info", "system", self.engine.info)
         self._command("set_level", level=self.level, name=self.engine.level_name(self.level),
                       params=self.engine.level_params(self.level), scenario=self.engine.scenario)
+        start_source = getattr(self.engine.source, "start", None)
+        if start_source is not None and inspect.iscoroutinefunction(start_source):
+            await start_source()  # live sensors: a missing stream fails the start with its reason
         await self.live.start()
         self._task = asyncio.create_task(self._run(), name=f"live-session-{self.session_id}")
 
@@ -454,6 +458,10 @@ class LiveSessionRunner:
 
     async def _close_pipeline(self) -> None:
         """End the LiveSession (the protocol's ``end`` message, mailboxes and session log closed), then signal."""
+        stop_source = getattr(self.engine.source, "stop", None)
+        if stop_source is not None and inspect.iscoroutinefunction(stop_source):
+            with contextlib.suppress(Exception):
+                await stop_source()
         try:
             await self.live.stop()
         except Exception:  # noqa: BLE001 - the session is over either way; the failure is logged

@@ -3,6 +3,9 @@
 Which parts are used (each is recorded in ``engine.info`` and in the session report):
 
 - source: ``client`` → samples sent by the VR client or a sensor bridge over the VR-client protocol;
+  ``lsl:NAME[,NAME]`` → LSL streams (:class:`attunexr.sensors.LSLSource`) received by the server itself;
+  ``ble:ADDRESS[/ecg]`` → a Bluetooth heart-rate chest strap (:class:`attunexr.sensors.BleHeartRateSource`:
+  heart rate and RR intervals, and a Polar H10's raw ECG with ``/ecg``) connected to the server;
   ``virtual`` → a virtual patient from :mod:`attunexr.simulation` whose fear responds to the exposure
   level; ``replay:DATASET:SUBJECT`` → a real recording through :func:`attunexr.io.datasets.get_dataset`
   replayed second by second;
@@ -23,7 +26,7 @@ from attunexr.io.datasets import get_dataset
 from attunexr.models import load_model
 from attunexr.recording import Recording
 from attunexr.web._adapters import ControllerAdapter, DetectorAnalyzer, SupervisorAdapter, hierarchy_levels
-from attunexr.web._engine import ClientSource, ReplaySource, SessionEngine, default_levels
+from attunexr.web._engine import ClientSource, ReplaySource, SensorSource, SessionEngine, default_levels
 
 __all__ = ["build_engine", "load_replay_recording", "scenario_levels"]
 
@@ -88,9 +91,29 @@ def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None) -> Sessi
     elif source_spec.startswith("replay:"):
         source = ReplaySource(load_replay_recording(source_spec[len("replay:"):], data_dir),
                                    offset_s=float(plan.get("replay_offset_s", 0.0)))
+    elif source_spec.startswith("lsl:"):
+        from attunexr.sensors import LSLSource, lsl_clock
+
+        names = [n.strip() for n in source_spec[len("lsl:"):].split(",") if n.strip()]
+        if not names:
+            raise ConfigurationError("lsl: needs at least one LSL stream name, e.g. lsl:BVP,EDA")
+        sources = [LSLSource(name=n, resolve_timeout=float(plan.get("resolve_timeout_s", 5.0))) for n in names]
+        source = SensorSource(sources, "LSL " + ", ".join(names), clock=lsl_clock)
+    elif source_spec.startswith("ble:"):
+        import time
+
+        from attunexr.sensors import BleHeartRateSource
+
+        address, _, option = source_spec[len("ble:"):].partition("/")
+        if option not in ("", "ecg"):
+            raise ConfigurationError(f"ble source {source_spec!r}: the only option is /ecg (Polar H10 raw ECG)")
+        source = SensorSource([BleHeartRateSource(address=address, ecg=option == "ecg", name=f"ble:{address}")],
+                              f"Bluetooth chest strap {address}" + (" with ECG" if option else ""),
+                              clock=time.time)
     else:
         raise ConfigurationError(
-            f"unknown session source {source_spec!r}; use virtual, client or replay:DATASET:SUBJECT")
+            f"unknown session source {source_spec!r}; use virtual, client, lsl:STREAM[,STREAM], "
+            "ble:ADDRESS[/ecg] or replay:DATASET:SUBJECT")
     controller = _controller(plan, len(levels))
     return SessionEngine(
         scenario=scenario, levels=levels, source=source, analyzer=_analyzer(plan), controller=controller,

@@ -100,8 +100,13 @@ def patient_page(request: Request, patient_id: int, p: Principal = Depends(_page
     sessions = list(db.execute(select(TherapySession).where(TherapySession.patient_id == patient.id)
                                .order_by(TherapySession.id.desc())).scalars())
     ident = services.identifying(patient) if p.role == "clinician" else None
+    lsl_streams = []
+    if p.role == "clinician":  # the plan form lists the LSL streams this server receives now
+        from attunexr.sensors import discover_lsl_streams
+
+        lsl_streams = discover_lsl_streams(0.3)
     return _render(request, "patient.html", p, patient=patient, identifying=ident, consents=consents,
-                   sessions=sessions)
+                   sessions=sessions, lsl_streams=lsl_streams)
 
 
 @router.post("/patients/{patient_id}/consent")

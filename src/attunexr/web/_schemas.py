@@ -109,7 +109,9 @@ class SessionPlanIn(BaseModel):
     start_level: int = Field(0, ge=0)
     controller: ControllerPlan = Field(default_factory=lambda: ControllerPlan.model_validate({}))
     safety: SafetyPlan = Field(default_factory=lambda: SafetyPlan.model_validate({}))
-    source: str = Field("virtual", pattern=r"^(virtual|client|replay:[A-Za-z0-9_-]+:[A-Za-z0-9_./-]+)$")
+    source: str = Field("virtual", pattern=r"^(virtual|client|replay:[A-Za-z0-9_-]+:[A-Za-z0-9_./-]+|"
+                                           r"lsl:[A-Za-z0-9_. -]{1,64}(,[A-Za-z0-9_. -]{1,64}){0,7}|"
+                                           r"ble:[0-9A-Fa-f:-]{12,36}(/ecg)?)$")
     speed: float | None = Field(None, gt=0, le=500)
     suds_every_s: float | None = Field(120.0, gt=0)
     seed: int | None = Field(None, ge=0, description="virtual patient draw (default: the session id)")

@@ -158,7 +158,13 @@ class WebServices:
             clinic_id = ts.clinic_id
         engine = await asyncio.to_thread(build_engine, plan, data_dir=self.settings.dataset_dir)
         # live signals from a client arrive in real time: such a session runs at 1x whatever the settings say
-        speed = 1.0 if plan.get("source") == "client" else float(plan.get("speed") or self.settings.speed)
+        source = str(plan.get("source", "virtual"))
+        if source == "client":
+            speed = 1.0  # the VR client's clock rules
+        elif source.startswith("lsl:"):
+            speed = float(plan.get("speed") or 1.0)  # sensors run in real time unless a plan replays faster
+        else:
+            speed = float(plan.get("speed") or self.settings.speed)
         log = self._session_log(session_id, pseudonym)
         runner = LiveSessionRunner(session_id, engine, self._recorder(session_id), speed=speed,
                                    recorder=log)

@@ -278,12 +278,10 @@ def check_session_log(
     out = LogCheck(path, "complete", segments=log.segments, entries=log.entries, log=log)
     mine = [(src, c) for src, c in (checkpoints or []) if c.valid and c.record is not None
             and c.record.get("kind") == "session-log" and c.record.get("log_id") == log.log_id]
-    if log.complete:
-        if log.end.get("segments", log.segments) != log.segments or (
-            "entries" in log.end and log.end["entries"] != log.entries
-        ):
-            out.problems.append(f"{path}: the end entry counts {log.end.get('segments')} segments and "
-                                f"{log.end.get('entries')} entries, the file holds {log.segments} and {log.entries}")
+    if log.complete and (log.end.get("segments", log.segments) != log.segments
+                         or ("entries" in log.end and log.end["entries"] != log.entries)):
+        out.problems.append(f"{path}: the end entry counts {log.end.get('segments')} segments and "
+                            f"{log.end.get('entries')} entries, the file holds {log.segments} and {log.entries}")
     for src, c in mine:
         rec = c.record or {}
         n_seg, n_ent = int(rec.get("segments", 0)), int(rec.get("entries", 0))

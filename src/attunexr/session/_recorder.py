@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from attunexr.errors import ConfigurationError
-from attunexr.privacy import CHECKPOINT_FILE, CheckpointFile, MasterKey, checkpoint_key, encrypt, generate_data_key
+from attunexr.privacy import (
+    CHECKPOINT_FILE,
+    CheckpointFile,
+    MasterKey,
+    checkpoint_key,
+    encrypt,
+    generate_data_key,
+)
 from attunexr.recording import Chunk, RecordingMeta
 from attunexr.session import _logformat as fmt
 

@@ -106,8 +106,8 @@ def test_deleted_audit_tail_is_found(copy: Path) -> None:
         con.execute("delete from audit_log where id > ?", (last - 10,))
     code, out = _verify(copy)
     assert code == 1, out
-    assert "audit_log truncated" in out and f"vouches for entry {last}," in out
-    assert f"the log ends at entry {last - 10}" in out
+    assert f"audit_log truncated: the log ends at entry {last - 10}, but 10 checkpoint(s)" in out
+    assert f"vouches for entry {last}, the newest" in out
 
 
 def _rewrite_and_relink(data: Path, link: Callable[[str, dict[str, Any]], str], target: int = 5) -> None:
@@ -130,7 +130,7 @@ def test_rewritten_entry_relinked_with_plain_sha256_is_found(copy: Path) -> None
     code, out = _verify(copy)
     assert code == 1, out
     assert "audit_log entry 5 (" in out and "was altered" in out
-    assert "differs from" in out  # the checkpoints of entry 5 and later no longer match
+    assert "differ from the checkpoints" in out  # the checkpoints of entry 5 and later no longer match
 
 
 def test_rewritten_entry_relinked_with_a_wrong_key_is_found(copy: Path) -> None:
@@ -209,4 +209,4 @@ def test_deleted_audit_tail_is_found_on_postgresql(postgres_url: str, tmp_path: 
     engine.dispose()
     code, out = _verify(data, "--database-url", postgres_url)
     assert code == 1, out
-    assert "audit_log truncated" in out and f"vouches for entry {last}," in out
+    assert "audit_log truncated" in out and f"vouches for entry {last}, the newest" in out

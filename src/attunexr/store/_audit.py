@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 _append_lock = threading.Lock()
+_LISTED = 10  # entries named one by one before the rest are counted
 # key of the PostgreSQL advisory lock that serializes appends across server processes ("attunexr" in ASCII)
 _PG_AUDIT_LOCK_KEY = 0x6174_7475_6E65_7872
 
@@ -193,16 +194,17 @@ def check_audit_chain(
     report = AuditReport()
     macs: dict[int, str] = {}
     prev = GENESIS_HASH
+    altered: list[str] = []
     for entry in db.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars():
         report.entries += 1
         what = f"audit_log entry {entry.id} ({entry.action} {entry.resource} {entry.resource_id})"
         if entry.prev_hash != prev:
-            report.problems.append(
+            altered.append(
                 f"{what} does not follow the entry before it (prev_hash mismatch): an entry was removed, "
                 "inserted or altered before it"
             )
         if not hmac.compare_digest(entry_mac(key, entry.prev_hash, _content(entry)), entry.hash):
-            report.problems.append(
+            altered.append(
                 f"{what} was altered: its stored MAC does not match its content under the audit key "
                 "(rewritten, or its MAC recomputed without the key)"
             )
@@ -213,9 +215,16 @@ def check_audit_chain(
             )
         macs[entry.id] = entry.hash
         prev = entry.hash
+    report.problems += altered[:_LISTED]
+    if len(altered) > _LISTED:
+        report.problems.append(f"audit_log: {len(altered) - _LISTED} more entries fail their link or MAC check")
     if macs:
         last_id = max(macs)
         report.head = (last_id, macs[last_id])
+    newest = report.head[0] if report.head else 0
+    beyond: list[tuple[int, str]] = []  # (entry, where) vouched for past the end of the log
+    missing: list[tuple[int, str]] = []
+    differs: list[tuple[int, str]] = []
     for source, cp in checkpoints:
         rec = cp.record
         if rec is None or not cp.valid:
@@ -227,25 +236,36 @@ def check_audit_chain(
             continue
         report.checkpoints += 1
         eid, head = int(rec.get("entry", 0)), str(rec.get("head", ""))
+        where = f"{source} line {cp.line} (at {rec.get('at')})"
         if eid not in macs:
-            newest = report.head[0] if report.head else 0
-            if eid > newest:
-                report.problems.append(
-                    f"audit_log truncated: {source} line {cp.line} (at {rec.get('at')}) vouches for entry {eid}, "
-                    f"but the log ends at entry {newest}"
-                )
-            else:
-                report.problems.append(
-                    f"audit_log entry {eid} is missing: {source} line {cp.line} (at {rec.get('at')}) vouches for it"
-                )
+            (beyond if eid > newest else missing).append((eid, where))
         elif not hmac.compare_digest(macs[eid], head):
-            report.problems.append(
-                f"audit_log entry {eid} differs from {source} line {cp.line} (at {rec.get('at')}): the chain up "
-                "to it was rewritten"
-            )
+            differs.append((eid, where))
+    if beyond:
+        eid, where = max(beyond)
+        report.problems.append(
+            f"audit_log truncated: the log ends at entry {newest}, but {len(beyond)} checkpoint(s) vouch for later "
+            f"entries; {where} vouches for entry {eid}, the newest"
+        )
+    if missing:
+        ids = sorted({e for e, _ in missing})
+        report.problems.append(
+            f"audit_log entries {_span(ids)} are missing ({len(ids)}), though checkpoints vouch for them "
+            f"(first: {min(missing)[1]})"
+        )
+    if differs:
+        ids = sorted({e for e, _ in differs})
+        report.problems.append(
+            f"audit_log entries {_span(ids)} ({len(ids)}) differ from the checkpoints that vouch for them "
+            f"(first: entry {min(differs)[0]}, {min(differs)[1]}): the chain was rewritten"
+        )
     logger.info("audit chain checked: %d entries, %d checkpoints, %d problems", report.entries,
                 report.checkpoints, len(report.problems))
     return report
+
+
+def _span(ids: list[int]) -> str:
+    return str(ids[0]) if len(ids) == 1 else f"{ids[0]}..{ids[-1]}"
 
 
 def verify_audit_chain(db: Session) -> int:

@@ -54,6 +54,13 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+def _as_json(value: Any) -> Any:
+    """A JSON column's value: decoded by the driver (PostgreSQL json) or JSON text (SQLite, bytea after ALTER)."""
+    if value is None or isinstance(value, dict | list):
+        return value
+    return json.loads(_as_text(value))
+
+
 def _encrypt_column(conn: sa.Connection, keys: StoreKeys, table: str, column: str, kind: str) -> None:
     label = f"{table}.{column}"
     last = 0
@@ -66,9 +73,10 @@ def _encrypt_column(conn: sa.Connection, keys: StoreKeys, table: str, column: st
             last = rid
             if value is None:
                 continue
-            plain = _as_text(value)
             if kind == "json":
-                plain = json.dumps(json.loads(plain), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                plain = json.dumps(_as_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            else:
+                plain = _as_text(value)
             params: dict[str, Any] = {"id": rid, "v": seal_value(keys.clinical, label, plain.encode("utf-8"))}
             extra = ""
             if column == "vr_token":
@@ -85,7 +93,7 @@ def _rekey_audit(conn: sa.Connection, keys: StoreKeys) -> dict[str, Any] | None:
     legacy_prev, new_prev = GENESIS_HASH, GENESIS_HASH
     problem = ""
     for rid, at, actor_id, actor, action, resource, resource_id, clinic_id, detail, prev_hash, old in rows:
-        detail_value = json.loads(_as_text(detail)) if detail is not None else {}
+        detail_value = _as_json(detail)
         content = {"at": at, "actor_id": actor_id, "actor": actor, "action": action, "resource": resource,
                    "resource_id": resource_id, "clinic_id": clinic_id, "detail": detail_value or {}}
         if not problem and (prev_hash != legacy_prev or entry_hash(prev_hash, content) != old):

@@ -154,9 +154,7 @@ class SessionLog:
             pos = start + blen
         truncated = len(raw) - pos
         if truncated:
-            logger.warning(
-                "%s: cut %d bytes of an unfinished last segment (crash during a write)", path, truncated
-            )
+            logger.info("%s: %d bytes after the last complete segment (a write cut short)", path, truncated)
         chunks: list[Chunk] = []
         records: list[LogRecord] = []
         meta = RecordingMeta(subject="anonymous")

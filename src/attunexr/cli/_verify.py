@@ -70,15 +70,15 @@ def run_verify(data: Path, database_url: str | None) -> dict[str, Any]:
         logs_out.append({"path": str(path), "status": check.status, "segments": check.segments,
                          "entries": check.entries, "problems": check.problems})
         if check.log is not None:
-            for i, rec in enumerate(check.log.records_of("audit_checkpoint"), start=1):
-                if isinstance(rec.data, dict):
+            for i, copied in enumerate(check.log.records_of("audit_checkpoint"), start=1):
+                if isinstance(copied.data, dict):
                     audit_cps.append((f"{path} audit_checkpoint record", Checkpoint(
-                        i, rec.data, verify_checkpoint(cp_key, rec.data))))
+                        i, copied.data, verify_checkpoint(cp_key, copied.data))))
     names = {p.name for p in found}
     for src, c in checkpoints:
-        rec = c.record or {}
-        if c.valid and rec.get("kind") == "session-log" and rec.get("file") not in names:
-            problems.append(f"session log {rec.get('file')} is missing: {src} line {c.line} vouches for it")
+        claim = c.record or {}
+        if c.valid and claim.get("kind") == "session-log" and claim.get("file") not in names:
+            problems.append(f"session log {claim.get('file')} is missing: {src} line {c.line} vouches for it")
     problems = list(dict.fromkeys(problems))  # a checkpoint seen by several checks is reported once
 
     # the audit chain

@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,8 @@ class SessionRecorder:
         self.bytes_written = len(header)
         self.last_flush = time.monotonic()
         self._last_checkpoint = 0.0
+        #: called with the recorder just before the end entry is written (e.g. to log a last audit checkpoint)
+        self.before_close: list[Callable[[SessionRecorder], None]] = []
         self._checkpoint(final=False)
         meta = meta or RecordingMeta(subject="anonymous")
         self.append_record("meta", asdict(meta))
@@ -244,6 +247,7 @@ class SessionRecorder:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._run_before_close()
         await self.flush(final=True)
         self._closed = True
         os.close(self._fd)
@@ -251,9 +255,18 @@ class SessionRecorder:
     def close_sync(self) -> None:
         if self._closed:
             return
+        self._run_before_close()
         self.flush_sync(final=True)
         self._closed = True
         os.close(self._fd)
+
+    def _run_before_close(self) -> None:
+        hooks, self.before_close = self.before_close, []
+        for hook in hooks:
+            try:
+                hook(self)
+            except Exception:  # noqa: BLE001 - a failing hook must not keep the log from closing
+                logger.exception("%s: a before-close hook failed", self.path)
 
     @property
     def closed(self) -> bool:

@@ -197,6 +197,7 @@ class WebServices:
         recorder = SessionRecorder(path, master, RecordingMeta(subject=pseudonym, session=str(session_id),
                                                                dataset="attunexr-live"))
         self._copy_audit_checkpoint(recorder)
+        recorder.before_close.append(self._copy_audit_checkpoint)  # and the head as the log closes
         recorder.start()
         return recorder
 
@@ -215,7 +216,6 @@ class WebServices:
         await asyncio.to_thread(self.writer.flush)
         if runner.recorder is not None and not runner.recorder.closed:
             try:
-                self._copy_audit_checkpoint(runner.recorder)
                 await runner.recorder.close()
             except Exception:  # noqa: BLE001 - closing must not prevent recording the end of the session
                 logger.exception("session %s: closing the session log failed", runner.session_id)

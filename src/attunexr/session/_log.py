@@ -304,7 +304,8 @@ def check_session_log(
         tail = (f"a partly written segment of {log.truncated_bytes} bytes" if log.truncated_bytes
                 else "a cut at a segment boundary")
         last = max((int((c.record or {}).get("segments", 0)) for _, c in mine), default=0)
-        out.notes.append(f"{path}: no end entry: the recorder stopped (crash) after segment {log.segments}; "
+        out.notes.append(f"{path}: no end entry (still being written, or the recorder stopped: a crash) after segment "
+                         f"{log.segments}; "
                          f"the log ends in {tail} after its last checkpoint (segment {last})")
     if not mine and log.version >= 2:
         out.problems.append(f"{path}: no signed checkpoint names this log (log id {log.log_id}): its checkpoint "

@@ -99,14 +99,14 @@ class CheckpointFile:
         """Sign ``record``, append it as one line and fsync; returns the signed record."""
         signed = sign_checkpoint(self._key, record)
         line = (json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-        with self._lock:
+        with self._lock:  # one whole line per write; the fsync can overlap with other writers
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.write(fd, line)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return signed
 
     def read(self) -> list[Checkpoint]:

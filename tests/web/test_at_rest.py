@@ -81,6 +81,10 @@ def test_session_through_the_web_app_leaves_no_plaintext_on_disk(tmp_path: Path)
             vitals = db.query(SessionEvent).filter_by(session_id=sid, kind="vitals").first()
             assert vitals is not None and "hr" in repr(vitals.payload)
         assert n_events > 20
+        # while the app runs, SQLite's write-ahead log and shared-memory files exist, private like the database
+        for suffix in ("", "-wal", "-shm"):
+            f = data / f"attunexr.db{suffix}"
+            assert f.exists() and _mode(f) == 0o600, (f, oct(_mode(f)) if f.exists() else "missing")
         # the VR link works with the token and not without it
         with live.client() as anon:
             assert anon.get(f"/vr/{sid}?token={vr_token}").status_code == 200

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 
 import numpy as np
 import pytest
 
 from attunexr.errors import ConfigurationError, DataFormatError, IntegrityError
-from attunexr.privacy import MasterKey, generate_data_key
+from attunexr.privacy import CHECKPOINT_FILE, CheckpointFile, MasterKey, checkpoint_key, generate_data_key
 from attunexr.recording import Chunk, Recording, RecordingMeta
-from attunexr.session import SessionLog, SessionRecorder
+from attunexr.session import SessionLog, SessionRecorder, check_session_log
 from attunexr.session import _logformat as fmt
 
 
@@ -159,3 +160,69 @@ async def test_async_flusher_writes_at_least_every_second(tmp_path, master_key) 
     assert SessionLog.open(path, master_key).complete
     with pytest.raises(ConfigurationError):
         SessionRecorder(tmp_path / "b.axr", master_key, flush_interval=2.0)
+
+
+def _checkpoints(path, master_key):
+    cps = CheckpointFile(path.parent / CHECKPOINT_FILE, checkpoint_key(master_key))
+    return [(str(cps.path), c) for c in cps.read()]
+
+
+def test_clean_close_is_complete_and_vouched_for(tmp_path, master_key, s02) -> None:
+    path = tmp_path / "s.axr"
+    _write_log(path, master_key, s02)
+    cps = _checkpoints(path, master_key)
+    assert cps and all(c.valid for _, c in cps)
+    assert cps[-1][1].record["final"] and cps[0][1].record["segments"] == 0  # at the start and at the close
+    assert (tmp_path / CHECKPOINT_FILE).stat().st_mode & 0o077 == 0
+    check = check_session_log(path, master_key, cps)
+    assert check.status == "complete" and check.problems == [] and check.notes == []
+    log = check.log
+    assert log is not None and log.end["segments"] == log.segments and log.end["entries"] == log.entries
+
+
+def test_truncation_is_told_from_a_crash(tmp_path, master_key, s02) -> None:
+    # a crash: the recorder never closed; the file ends after its last checkpoint (clean cut or partial segment)
+    crashed = tmp_path / "crashed" / "s.axr"
+    rec = SessionRecorder(crashed, master_key, checkpoint_interval=0.0)  # a checkpoint after every flush ...
+    chunks = list(s02.crop(s02.t_start, s02.t_start + 8).iter_chunks(1.0))[:8]
+    for i, chunk in enumerate(chunks):
+        if i == 4:
+            rec.checkpoint_interval = 1e9  # ... then none: the last segments are vouched for by nothing
+        rec.append_chunk(chunk)
+        rec.flush_sync()
+    cps = _checkpoints(crashed, master_key)
+    vouched = max(c.record["segments"] for _, c in cps)
+    raw = crashed.read_bytes()
+    segs = _segments(raw)
+    assert vouched == 4 and len(segs) == len(chunks) == 8
+    for cut in (len(raw), segs[-1][0] + 7, segs[vouched][0], segs[vouched][0] + 30):
+        crashed.write_bytes(raw[:cut])
+        check = check_session_log(crashed, master_key, cps)
+        assert check.status == "crashed" and check.problems == [], (cut, check.problems)
+        assert "no end entry" in check.notes[0]
+    # a cut before the last checkpoint: "truncated after segment N", not a crash
+    for cut in (segs[vouched - 1][0], segs[vouched - 1][0] + 30, segs[1][0]):
+        crashed.write_bytes(raw[:cut])
+        check = check_session_log(crashed, master_key, cps)
+        n = 1 if cut == segs[1][0] else vouched - 1
+        assert check.status == "truncated" and f"truncated after segment {n} " in check.problems[0], cut
+        assert f"says {vouched} segments" in " ".join(check.problems)
+    os.close(rec._fd)
+    # a cleanly closed log cut anywhere: the final checkpoint says more existed
+    closed = tmp_path / "closed" / "s.axr"
+    _write_log(closed, master_key, s02)
+    cps = _checkpoints(closed, master_key)
+    raw = closed.read_bytes()
+    segs = _segments(raw)
+    for cut in (segs[-1][0], segs[-1][0] + 20, segs[2][0]):
+        closed.write_bytes(raw[:cut])
+        check = check_session_log(closed, master_key, cps)
+        assert check.status == "truncated", cut
+        assert any("truncated after segment" in p for p in check.problems)
+    # without its checkpoint file a v2 log is not taken on trust
+    closed.write_bytes(raw)
+    check = check_session_log(closed, master_key, [])
+    assert check.status == "unverified" and "no signed checkpoint" in check.problems[0]
+    # a forged checkpoint (not signed with the key) does not count
+    forged = [(s, type(c)(c.line, {**c.record, "segments": 999}, False)) for s, c in cps]
+    assert check_session_log(closed, master_key, forged).status == "unverified"

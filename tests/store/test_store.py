@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
 from attunexr.errors import IntegrityError
+from attunexr.privacy import MasterKey
 from attunexr.store import (
     GENESIS_HASH,
     AuditEntry,
@@ -27,6 +30,7 @@ from attunexr.store import (
     append_audit,
     canonical_json,
     entry_hash,
+    entry_mac,
     hash_password,
     load_store_key,
     sqlite_url,
@@ -37,11 +41,15 @@ from attunexr.store import (
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def load_master_key_from(env: dict[str, str]) -> MasterKey:
+    return MasterKey(base64.b64decode(env["ATTUNEXR_MASTER_KEY"]))
+
+
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database: a SQLite file in tmp_path or a fresh database on the PostgreSQL test cluster."""
     url = sqlite_url(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    database = Database(url)
+    database = Database(url, data_dir=tmp_path)  # the master key: tmp_path/master.key, created on first use
     database.upgrade()
     yield database
     database.dispose()
@@ -90,7 +98,7 @@ def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
             "audit_log", "alembic_version"} <= names
     db.upgrade()  # second run: nothing to do, no error
     with db.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0002_at_rest"
     assert _backend(db) == db.url.split(":")[0].split("+")[0]  # the parametrization reaches the backend it names
 
 
@@ -108,11 +116,14 @@ def test_audit_chain_links_and_verifies(db: Database) -> None:
         assert rows[0].prev_hash == GENESIS_HASH
         for a, b in zip(rows, rows[1:], strict=False):
             assert b.prev_hash == a.hash
-        # the documented construction: sha256(prev_hash + canonical JSON of the content)
+        # the documented construction: HMAC-SHA256(audit key, prev_hash + canonical JSON of the content), with the
+        # audit key derived from the master key (not the unkeyed SHA-256 of schema 0001)
         r = rows[2]
         content = {"at": r.at, "actor_id": r.actor_id, "actor": r.actor, "action": r.action, "resource": r.resource,
                    "resource_id": r.resource_id, "clinic_id": r.clinic_id, "detail": r.detail}
-        assert r.hash == entry_hash(r.prev_hash, content)
+        assert db.master_key is not None
+        assert r.hash == entry_mac(db.master_key.derive("store/audit-chain"), r.prev_hash, content)
+        assert r.hash != entry_hash(r.prev_hash, content)
         assert canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
         assert verify_audit_chain(s) == 5
 
@@ -133,7 +144,7 @@ def test_audit_tampering_is_detected(db: Database, tmp_path: Path, tamper: str) 
             content = {"at": row[0], "actor_id": row[1], "actor": "forger", "action": row[3], "resource": row[4],
                        "resource_id": row[5], "clinic_id": row[6], "detail": {"i": 2, "note": "ünïcode"}}
             raw("update audit_log set actor='forger', hash=:h where id=3", {"h": entry_hash(row[7], content)})
-    with db.begin() as s, pytest.raises(IntegrityError, match=r"audit log entry [2-4]"):
+    with db.begin() as s, pytest.raises(IntegrityError, match=r"audit_log entry [2-4]"):
         verify_audit_chain(s)
 
 
@@ -162,11 +173,12 @@ with db.begin() as s:
 
 def test_server_processes_appending_at_once_keep_one_chain_on_postgresql(postgres_url: str) -> None:
     """Several server processes on one PostgreSQL database (workers, hosts) append to a single unforked chain."""
-    db = Database(postgres_url)
+    env = {**os.environ, "ATTUNEXR_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
+    db = Database(postgres_url, master_key=load_master_key_from(env))
     db.upgrade()
     start = time.time() + 4  # every process imported and connected before the first append
     procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, postgres_url, str(start), str(k)],
-                              stderr=subprocess.PIPE, text=True) for k in range(3)]
+                              stderr=subprocess.PIPE, text=True, env=env) for k in range(3)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with db.begin() as s:

@@ -8,7 +8,7 @@ encrypted append-only log that ``SessionLog`` verifies, recovers after a crash a
 
 from attunexr.session._client import VRClient
 from attunexr.session._live import DetectorLike, FeatureStreamLike, LiveSession, SessionHook
-from attunexr.session._log import LogRecord, SessionLog
+from attunexr.session._log import LogCheck, LogRecord, SessionLog, check_session_log
 from attunexr.session._manager import SessionManager
 from attunexr.session._messages import COMMANDS, Command, SessionUpdate, StateEstimate
 from attunexr.session._protocol import PROTOCOL_VERSION, ProtocolHandler
@@ -25,6 +25,7 @@ __all__ = [
     "DetectorLike",
     "FeatureStreamLike",
     "LiveSession",
+    "LogCheck",
     "LogRecord",
     "ProtocolHandler",
     "SessionHook",
@@ -35,6 +36,7 @@ __all__ = [
     "StateEstimate",
     "Subscription",
     "VRClient",
+    "check_session_log",
     "create_live_app",
     "decode_binary_frame",
     "encode_binary_samples",

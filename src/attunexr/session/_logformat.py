@@ -10,7 +10,10 @@ File = header + segments::
 
 Chaining each segment's AAD to its index and to the previous tag makes reordering, removal, insertion and any
 flipped byte fail authentication (AES-GCM, NIST SP 800-38D). A crash can only leave a shorter last segment, which
-the reader cuts off and reports.
+the reader cuts off and reports. A clean close writes an end entry (type 3, with the segment and entry counts).
+Cutting whole segments off the end cannot be seen inside the file; for that the writer (version 2) appends signed
+checkpoints of the head (segment count, entry count, last tag) to ``checkpoints.jsonl`` beside the log, at the start,
+at least every few seconds and at the close, and the verifier compares the file with them.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ ENTRY_CHUNK = 1
 ENTRY_RECORD = 2
 ENTRY_END = 3
 FORMAT = "attunexr-session-log"
-VERSION = 1
+#: version 2: the writer signs checkpoints of the log's head outside the file (see ``SessionRecorder``)
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def seg_header(index: int, body_len: int) -> bytes:

@@ -13,12 +13,20 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from attunexr.errors import ConfigurationError
-from attunexr.privacy import MasterKey, encrypt, generate_data_key
+from attunexr.privacy import (
+    CHECKPOINT_FILE,
+    CheckpointFile,
+    MasterKey,
+    checkpoint_key,
+    encrypt,
+    generate_data_key,
+)
 from attunexr.recording import Chunk, RecordingMeta
 from attunexr.session import _logformat as fmt
 
@@ -65,6 +73,13 @@ class SessionRecorder:
         Buffered bytes above which :meth:`wait_capacity` blocks until a flush completes.
     compress_level
         zlib level applied before encryption (0 = none, the default: signals compress poorly and it costs CPU).
+    checkpoints
+        Where signed checkpoints of the log's head go (default: ``checkpoints.jsonl`` beside the log, signed with
+        a key derived from ``master_key``). One is written after the header, after a flush when
+        ``checkpoint_interval`` seconds have passed since the last, and at the close; they let a verifier tell a
+        log cut short by an attacker ("truncated after segment N") from one cut by a crash.
+    checkpoint_interval
+        Seconds between checkpoints while the session runs.
     """
 
     def __init__(
@@ -76,6 +91,8 @@ class SessionRecorder:
         wrap: str = "AES-KW",
         max_pending_bytes: int = 8 << 20,
         compress_level: int = 0,
+        checkpoints: CheckpointFile | None = None,
+        checkpoint_interval: float = 5.0,
     ) -> None:
         if not 0 < flush_interval <= 1.0:
             raise ConfigurationError(
@@ -100,7 +117,10 @@ class SessionRecorder:
             separators=(",", ":"),
         ).encode()
         header = fmt.MAGIC + struct.pack("<I", len(header_json)) + header_json
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.checkpoints = checkpoints or CheckpointFile(self.path.parent / CHECKPOINT_FILE,
+                                                         checkpoint_key(master_key))
+        self.checkpoint_interval = checkpoint_interval
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError as err:
@@ -120,8 +140,13 @@ class SessionRecorder:
         self.n_chunks = 0
         self.n_samples = 0
         self.n_records = 0
+        self.n_entries = 0  # entries sealed into segments
         self.bytes_written = len(header)
         self.last_flush = time.monotonic()
+        self._last_checkpoint = 0.0
+        #: called with the recorder just before the end entry is written (e.g. to log a last audit checkpoint)
+        self.before_close: list[Callable[[SessionRecorder], None]] = []
+        self._checkpoint(final=False)
         meta = meta or RecordingMeta(subject="anonymous")
         self.append_record("meta", asdict(meta))
 
@@ -160,9 +185,9 @@ class SessionRecorder:
             entries, self._buf = self._buf, []
             self._pending = 0
         if final:
-            entries.append(
-                fmt.encode_entry(fmt.ENTRY_END, {"segments": self._index + 1, "wall": time.time()})
-            )
+            # the end entry counts every segment and entry the log holds, itself included
+            entries.append(fmt.encode_entry(fmt.ENTRY_END, {"segments": self._index + 1, "wall": time.time(),
+                                                            "entries": self.n_entries + len(entries) + 1}))
         if not entries:
             return
         plain = b"".join(entries)
@@ -173,8 +198,22 @@ class SessionRecorder:
         os.fsync(self._fd)
         self._prev_tag = body[-16:]
         self._index += 1
+        self.n_entries += len(entries)
         self.bytes_written += fmt.SEG_HEAD.size + len(body)
         self.last_flush = time.monotonic()
+        if final or self.last_flush - self._last_checkpoint >= self.checkpoint_interval:
+            self._checkpoint(final)
+
+    def _checkpoint(self, final: bool) -> None:
+        try:
+            self.checkpoints.append({
+                "kind": "session-log", "log_id": self._log_id.hex(), "file": self.path.name,
+                "segments": self._index, "entries": self.n_entries, "tag": self._prev_tag.hex(),
+                "final": final, "at": time.time(),
+            })
+        except OSError as err:  # the log itself is intact; only the outside evidence is missing
+            logger.error("%s: could not write its checkpoint: %s", self.path, err)
+        self._last_checkpoint = time.monotonic()
 
     def flush_sync(self, final: bool = False) -> None:
         """Seal buffered entries into a segment and fsync it (blocking)."""
@@ -208,6 +247,7 @@ class SessionRecorder:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._run_before_close()
         await self.flush(final=True)
         self._closed = True
         os.close(self._fd)
@@ -215,9 +255,18 @@ class SessionRecorder:
     def close_sync(self) -> None:
         if self._closed:
             return
+        self._run_before_close()
         self.flush_sync(final=True)
         self._closed = True
         os.close(self._fd)
+
+    def _run_before_close(self) -> None:
+        hooks, self.before_close = self.before_close, []
+        for hook in hooks:
+            try:
+                hook(self)
+            except Exception:  # noqa: BLE001 - a failing hook must not keep the log from closing
+                logger.exception("%s: a before-close hook failed", self.path)
 
     @property
     def closed(self) -> bool:

@@ -2,7 +2,12 @@
 
 Tables: clinics, users, login sessions (cookie or bearer), patients (pseudonym + encrypted identifying fields),
 consents, therapy sessions (the plan and its outcome), session events (the timeline a report is made from) and the
-hash-chained audit log.
+keyed hash-chained audit log.
+
+At rest, every clinical value is encrypted (:class:`EncryptedJSON` / :class:`EncryptedText`, see ``_fieldcrypt``):
+consent notes, session plans and summaries, VR-client tokens and every session event payload. In clear stay only
+what queries, ordering, access control and the audit need: ids and foreign keys, times, consent scope and granted
+flag, session scenario/status/source, event kind and actor, and the audit log (which never holds patient data).
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from attunexr.store._fieldcrypt import EncryptedJSON, EncryptedText, token_digest
 
 __all__ = [
     "AuditEntry",
@@ -95,7 +102,7 @@ class Consent(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     scope: Mapped[str] = mapped_column(String(40))  # treatment | research | data_sharing
     granted: Mapped[bool] = mapped_column(Boolean)
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(EncryptedText("consents.note"), default="")
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -109,17 +116,24 @@ class TherapySession(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
     scenario: Mapped[str] = mapped_column(String(40))
-    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("therapy_sessions.plan"))
     status: Mapped[str] = mapped_column(String(20), default="planned")
     source: Mapped[str] = mapped_column(String(120), default="virtual")
-    vr_token: Mapped[str] = mapped_column(String(64))
+    # the VR client's bearer secret: encrypted (shown again to the clinician), looked up and compared by its hash
+    vr_token: Mapped[str] = mapped_column(EncryptedText("therapy_sessions.vr_token"))
+    vr_token_hash: Mapped[str] = mapped_column(String(64), index=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("therapy_sessions.summary"), default=dict)
 
     patient: Mapped[Patient] = relationship()
+
+    @validates("vr_token")
+    def _hash_vr_token(self, _key: str, token: str) -> str:
+        self.vr_token_hash = token_digest(token)
+        return token
 
 
 class SessionEvent(Base):
@@ -132,12 +146,12 @@ class SessionEvent(Base):
     t: Mapped[float] = mapped_column(Float)
     kind: Mapped[str] = mapped_column(String(20), index=True)
     actor: Mapped[str] = mapped_column(String(120), default="system")
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("session_events.payload"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class AuditEntry(Base):
-    """One link of the hash-chained audit log: ``hash = sha256(prev_hash + canonical JSON of the entry)``."""
+    """One link of the audit chain: ``hash = HMAC-SHA256(audit key, prev_hash + canonical JSON of the entry)``."""
 
     __tablename__ = "audit_log"
 

@@ -62,6 +62,11 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def csrf_for(token: str) -> str:
+    """The CSRF token of a login, derived from its secret token (HMAC-SHA256 with a fixed label); never stored."""
+    return hmac.new(token.encode(), b"attunexr/csrf", hashlib.sha256).hexdigest()[:32]
+
+
 _DUMMY: list[str] = []
 
 
@@ -82,8 +87,9 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
 
 def create_login(db: Session, user: User, kind: str, hours: float) -> tuple[str, str]:
     """Create a login; returns ``(token, csrf_token)``. Only the token's hash is stored."""
-    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    db.add(LoginSession(token_hash=_hash(token), csrf_token=csrf, kind=kind, user_id=user.id,
+    token = secrets.token_urlsafe(32)
+    csrf = csrf_for(token)
+    db.add(LoginSession(token_hash=_hash(token), csrf_token="", kind=kind, user_id=user.id,
                         expires_at=datetime.now(UTC) + timedelta(hours=hours)))
     db.commit()
     append_audit(db, actor=user.username, actor_id=user.id, action="login", resource="user", resource_id=user.id,
@@ -101,7 +107,7 @@ def principal_from_token(db: Session, token: str | None) -> Principal | None:
     if expires < datetime.now(UTC) or not row.user.active:
         return None
     u = row.user
-    return Principal(u.id, u.username, u.role, u.clinic_id, row.csrf_token, row.kind)
+    return Principal(u.id, u.username, u.role, u.clinic_id, csrf_for(token), row.kind)
 
 
 def token_from(conn: Request | WebSocket) -> str | None:

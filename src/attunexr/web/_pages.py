@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attunexr.errors import AttunexrError
-from attunexr.store import Consent, Patient, TherapySession, append_audit
+from attunexr.store import Consent, Patient, TherapySession, append_audit, token_digest
 from attunexr.web._auth import COOKIE, Principal, authenticate, create_login, patient_for, session_for
 from attunexr.web._deps import get_db, get_services, get_writer, optional_principal
 from attunexr.web._live_bridge import scenario_levels
@@ -196,7 +196,7 @@ def vr_client(request: Request, session_id: int, token: str = "", db: Session = 
     import hmac
 
     ts = db.get(TherapySession, session_id)
-    if ts is None or not token or not hmac.compare_digest(ts.vr_token, token):
+    if ts is None or not token or not hmac.compare_digest(ts.vr_token_hash, token_digest(token)):
         raise HTTPException(404, "no such VR session; open the link shown on the clinician's dashboard")
     return templates.TemplateResponse(request, "vr.html", {"session_id": session_id, "token": token,
                                                            "scenario": ts.scenario})

@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import select
 
 from attunexr.errors import ConfigurationError, SafetyError
+from attunexr.privacy import sign_checkpoint
 from attunexr.store import (
+    AuditEntry,
     Clinic,
     Consent,
     Database,
@@ -26,8 +28,10 @@ from attunexr.store import (
     TherapySession,
     User,
     append_audit,
+    audit_checkpoint,
     hash_password,
     load_store_key,
+    secure_data_dir,
 )
 from attunexr.web._live import LiveRegistry, LiveSessionRunner
 from attunexr.web._live_bridge import build_engine
@@ -108,8 +112,8 @@ class WebServices:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.resolved_database_url())
+        secure_data_dir(Path(settings.data_dir))  # 0700, umask 0077: the database, logs and reports stay private
+        self.db = Database(settings.resolved_database_url(), data_dir=Path(settings.data_dir))
         self.db.upgrade()
         self.cipher = FieldCipher(load_store_key(Path(settings.data_dir)))
         self.live = LiveRegistry()
@@ -198,8 +202,20 @@ class WebServices:
         master = load_master_key() if os.environ.get(MASTER_KEY_ENV) else load_master_key(key_file)
         recorder = SessionRecorder(path, master, RecordingMeta(subject=pseudonym, session=str(session_id),
                                                                dataset="attunexr-live"))
+        self._copy_audit_checkpoint(recorder)
+        recorder.before_close.append(self._copy_audit_checkpoint)  # and the head as the log closes
         recorder.start()
         return recorder
+
+    def _copy_audit_checkpoint(self, recorder: Any) -> None:
+        """Put a signed checkpoint of the audit chain's head into the session log (evidence outside the database)."""
+        if self.db.checkpoints is None:
+            return
+        with self.db.begin() as db:
+            head = db.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+        if head is not None:
+            recorder.append_record("audit_checkpoint", sign_checkpoint(self.db.checkpoints.key,
+                                                                       audit_checkpoint(head[0], head[1])))
 
     async def _watch(self, runner: LiveSessionRunner, clinic_id: int) -> None:
         await runner.finished.wait()

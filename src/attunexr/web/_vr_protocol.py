@@ -19,7 +19,7 @@ from attunexr.errors import AuthorizationError
 from attunexr.features import Cue
 from attunexr.recording import Chunk, Event
 from attunexr.session import Subscription
-from attunexr.store import TherapySession, append_audit
+from attunexr.store import TherapySession, append_audit, token_digest
 
 __all__ = ["RunnerVRSession", "WebVRManager"]
 
@@ -67,7 +67,7 @@ class WebVRManager:
     def authorize(self, token: str) -> RunnerVRSession:
         with self.services.db.begin() as db:
             ts = db.execute(select(TherapySession).where(TherapySession.id == self.session_id)).scalar_one_or_none()
-            ok = ts is not None and hmac.compare_digest(ts.vr_token, token)
+            ok = ts is not None and hmac.compare_digest(ts.vr_token_hash, token_digest(token))
             append_audit(db, actor="vr-client", action="vr_connect" if ok else "denied:vr_connect",
                          resource="session", resource_id=self.session_id,
                          clinic_id=ts.clinic_id if ok and ts is not None else None)

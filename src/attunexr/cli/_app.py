@@ -29,6 +29,7 @@ from attunexr.cli import (  # noqa: E402,F401
     _live,
     _models,
     _simulate,
+    _trials,
     _web,
 )
 

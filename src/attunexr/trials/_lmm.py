@@ -55,7 +55,7 @@ def fit_random_intercept(X: NDArray[np.float64], y: NDArray[np.float64], groups:
         r = ys - Xs @ beta
         rss = float(r @ r)
         _, logdet = np.linalg.slogdet(xtx)
-        return 0.5 * ((n - p) * math.log(rss) + float(np.sum(np.log1p(counts * gamma))) + logdet)
+        return float(0.5 * ((n - p) * math.log(rss) + float(np.sum(np.log1p(counts * gamma))) + logdet))
 
     res = minimize_scalar(neg_loglik, bounds=(-12.0, 8.0), method="bounded", options={"xatol": 1e-7})
     gamma = math.exp(float(res.x))
@@ -64,4 +64,5 @@ def fit_random_intercept(X: NDArray[np.float64], y: NDArray[np.float64], groups:
     beta = np.linalg.solve(xtx, Xs.T @ ys)
     r = ys - Xs @ beta
     sigma2 = float(r @ r) / (n - p)
-    return RandomInterceptFit(beta, sigma2 * np.linalg.inv(xtx), sigma2, sigma2 * gamma)
+    cov = np.asarray(sigma2 * np.linalg.inv(xtx), dtype=np.float64)
+    return RandomInterceptFit(np.asarray(beta, dtype=np.float64), cov, sigma2, sigma2 * gamma)

@@ -29,6 +29,7 @@ __all__ = [
     "Visit",
     "default_protocol",
     "load_protocol",
+    "protocol_from_dict",
     "protocol_schema",
     "save_protocol",
 ]
@@ -118,7 +119,7 @@ class AnalysisPlan(_Strict):
 class Protocol(_Strict):
     """A complete, versioned trial protocol."""
 
-    schema_version: Literal["1"] = PROTOCOL_SCHEMA_VERSION
+    schema_version: Literal["1"] = "1"
     id: str = Field(pattern=_ID)
     version: int = Field(ge=1)
     title: str

@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    reps = args.reps or (10 if args.quick else 300)
-    pool_n = args.pool or (300 if args.quick else 1500)
+    reps = args.reps or (10 if args.quick else 200)
+    pool_n = args.pool or (300 if args.quick else 1000)
 
     from attunexr.trials import build_pool, default_protocol, fit_primary_model, simulate_trial
 

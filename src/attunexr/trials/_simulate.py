@@ -52,7 +52,8 @@ class OutcomeModel:
     - Scores: ``y = mu + site + (-points_per_threshold) * (improvement + natural) * g(day) + N(0, noise_sd)``,
       rounded and clipped to the instrument's 0-120 range; ``improvement`` is the simulator's rise of the fear
       threshold over the sessions attended (0 in usual care), ``natural`` the natural course (all arms),
-      ``g`` rises linearly to 1 at post-treatment and then decays by ``decay_per_day`` (partial relapse).
+      ``g`` rises linearly to 1 at the end of treatment (the earliest in-window day of the primary visit) and
+      then decays by ``decay_per_day`` (partial relapse).
     - Loss to follow-up is missing at random: at each follow-up visit the chance of being lost is
       ``loss_per_visit[arm] * exp(loss_slope * (last observed score - 70))`` (depends on arm, observed data).
     - A share ``nonstart`` never starts the allocated VR treatment (its improvement is 0).
@@ -188,7 +189,9 @@ def simulate_trial(protocol: Protocol, per_arm: int, seed: int = 0, pool: Virtua
     concealer = AllocationConcealer(protocol, slots, key)
     primary = protocol.primary
     instrument = primary.instrument
-    post_day = protocol.visit(primary.visit).day
+    post_visit = protocol.visit(primary.visit)
+    # treatment is complete by the earliest in-window day of the primary visit (g = 1 from then on)
+    post_day = max(post_visit.day - post_visit.window_days, 1)
     site_ids = [s.id for s in protocol.sites]
     site_off = dict(zip(site_ids, rng.normal(0.0, m.site_sd, len(site_ids)), strict=True))
     loss_base = dict(m.loss_per_visit)

@@ -14,6 +14,11 @@ from attunexr.store._models import (
     Patient,
     SessionEvent,
     TherapySession,
+    TrialAdverseEvent,
+    TrialAllocationSlot,
+    TrialParticipant,
+    TrialStudy,
+    TrialVisit,
     User,
 )
 from attunexr.store._passwords import hash_password, verify_password
@@ -32,6 +37,11 @@ __all__ = [
     "Patient",
     "SessionEvent",
     "TherapySession",
+    "TrialAdverseEvent",
+    "TrialAllocationSlot",
+    "TrialParticipant",
+    "TrialStudy",
+    "TrialVisit",
     "User",
     "append_audit",
     "canonical_json",

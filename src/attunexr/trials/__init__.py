@@ -14,6 +14,7 @@ from attunexr.trials._analysis import (
 )
 from attunexr.trials._checklists import Checklist, ChecklistItem, fill_checklists
 from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
+from attunexr.trials._conduct import Actor, TrialService, load_allocation_key
 from attunexr.trials._data import (
     AdverseEventRecord,
     ParticipantRecord,
@@ -21,6 +22,7 @@ from attunexr.trials._data import (
     TrialData,
     VisitRecord,
 )
+from attunexr.trials._fhir import research_bundle
 from attunexr.trials._lmm import RandomInterceptFit, fit_random_intercept
 from attunexr.trials._protocol import (
     PROTOCOL_SCHEMA_VERSION,
@@ -53,6 +55,7 @@ from attunexr.trials._report import (
     TrialReport,
     build_report,
     export_dataset,
+    report_body_html,
     write_report,
 )
 from attunexr.trials._simulate import OutcomeModel, VirtualPool, build_pool, simulate_trial
@@ -60,6 +63,7 @@ from attunexr.trials._simulate import OutcomeModel, VirtualPool, build_pool, sim
 __all__ = [
     "PROTOCOL_SCHEMA_VERSION",
     "SIMULATION_WARNING",
+    "Actor",
     "AdverseEventRecord",
     "Allocation",
     "AllocationConcealer",
@@ -84,6 +88,7 @@ __all__ = [
     "TrialAnalysis",
     "TrialData",
     "TrialReport",
+    "TrialService",
     "VirtualPool",
     "Visit",
     "VisitRecord",
@@ -97,11 +102,14 @@ __all__ = [
     "fit_primary_model",
     "fit_random_intercept",
     "generate_sealed_sequence",
+    "load_allocation_key",
     "load_protocol",
     "multiple_imputation",
     "per_protocol_participants",
     "protocol_from_dict",
     "protocol_schema",
+    "report_body_html",
+    "research_bundle",
     "responder_analysis",
     "reveal_slot",
     "save_protocol",

@@ -12,12 +12,25 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-from attunexr.trials._analysis import TrialAnalysis, analyse_trial
+from attunexr.errors import ConfigurationError
+from attunexr.trials._analysis import ResponderResult, TrialAnalysis, analyse_trial
 from attunexr.trials._checklists import Checklist, fill_checklists
 from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
 from attunexr.trials._data import TrialData
 
-__all__ = ["SIMULATION_WARNING", "TrialReport", "build_report", "export_dataset", "write_report"]
+__all__ = [
+    "SIMULATION_WARNING",
+    "TrialReport",
+    "baseline_rows",
+    "build_report",
+    "export_dataset",
+    "fidelity_rows",
+    "harms_rows",
+    "outcome_rows",
+    "render_analysis_html",
+    "report_body_html",
+    "write_report",
+]
 
 SIMULATION_WARNING = ("SIMULATED TRIAL: every effect, dropout rate and harm below comes from virtual patients and "
                       "stated assumptions. Simulated effects are assumptions, not evidence.")
@@ -27,19 +40,21 @@ SIMULATION_WARNING = ("SIMULATED TRIAL: every effect, dropout rate and harm belo
 class TrialReport:
     data: TrialData
     flow: ConsortFlow
-    analysis: TrialAnalysis
+    analysis: TrialAnalysis | None
     checklists: dict[str, Checklist]
+    analysis_error: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
-        p = self.analysis.primary.primary
+        p = self.analysis.primary.primary if self.analysis else None
         out: dict[str, Any] = {
             "arms": [a.id for a in self.data.protocol.arms],
             "consort": self.flow.to_json_dict(),
             "primary": {"effect": p.effect if p else None, "ci": list(p.ci) if p else None,
-                        "model": self.analysis.primary.model,
+                        "model": self.analysis.primary.model if self.analysis else
+                        f"not estimable yet: {self.analysis_error}",
                         "contrast": f"{p.arm} - {p.versus}" if p else None,
                         "se": p.se if p else None, "p": p.p if p else None,
-                        "assumptions": self.analysis.primary.assumptions},
+                        "assumptions": self.analysis.primary.assumptions if self.analysis else []},
             "checklists": {k: c.summary() for k, c in self.checklists.items()},
             "protocol": {"id": self.data.protocol.id, "version": self.data.protocol.version},
             "simulated": self.data.simulated,
@@ -53,8 +68,13 @@ class TrialReport:
 def build_report(data: TrialData, imputations: int = 20, seed: int = 0) -> TrialReport:
     """Flow, analysis and checklists of a trial."""
     flow = consort_flow(data)
-    analysis = analyse_trial(data, imputations=imputations, seed=seed)
-    return TrialReport(data, flow, analysis, fill_checklists(data, flow, analysis))
+    analysis: TrialAnalysis | None = None
+    error = ""
+    try:
+        analysis = analyse_trial(data, imputations=imputations, seed=seed)
+    except ConfigurationError as err:  # too little data so far (a trial in progress): flow and tables only
+        error = str(err)
+    return TrialReport(data, flow, analysis, fill_checklists(data, flow, analysis), error)
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:
@@ -124,7 +144,7 @@ def harms_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
             who = sum(1 for p in ps if any(a.type == t for a in p.adverse_events))
             cells.append(f"{ev} ({who})")
         rows.append([t, *cells])
-    rows.append(["serious adverse events", *[sum(1 for p in ps for a in p.adverse_events if a.serious)
+    rows.append(["serious adverse events", *[str(sum(1 for p in ps for a in p.adverse_events if a.serious))
                                              for ps in arms.values()]])
     return head, rows
 
@@ -170,23 +190,43 @@ def write_report(report: TrialReport, folder: str | Path) -> Path:
     write_flow_diagram(report.flow, out / "consort_flow.svg")
     data = report.data
     (out / "summary.json").write_text(json.dumps(report.to_json_dict(), indent=1) + "\n")
-    (out / "analysis.json").write_text(json.dumps(report.analysis.to_json_dict(), indent=1, default=str) + "\n")
+    if report.analysis is not None:
+        (out / "analysis.json").write_text(json.dumps(report.analysis.to_json_dict(), indent=1, default=str) + "\n")
     (out / "protocol.json").write_text(json.dumps(data.protocol.to_json_dict(), indent=2) + "\n")
     export_dataset(data, out / "dataset")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(data.protocol.title)}</title>"
-             f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(data.protocol.title)}</h1>",
+             f"<style>{_CSS}</style></head><body>", report_body_html(report, "consort_flow.svg"), "</body></html>"]
+    path = out / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def report_body_html(report: TrialReport, flow_src: str) -> str:
+    """The report's content (title, warning, flow diagram from ``flow_src``, tables, analyses, checklists)."""
+    data = report.data
+    parts = [f"<h1>{html.escape(data.protocol.title)}</h1>",
              f"<p>Protocol {data.protocol.id} version {data.protocol.version}. {html.escape(data.protocol.design)}.</p>"]
     if data.simulated:
         parts.append(f"<p class='warn'>{html.escape(SIMULATION_WARNING)}</p>")
         parts.append("<p>Assumed outcome model: " + html.escape(", ".join(
             f"{k} = {v}" for k, v in data.notes.get("outcome_model", {}).items())) + "</p>")
-    parts.append("<h2>CONSORT flow diagram</h2><img src='consort_flow.svg' alt='CONSORT flow diagram'>")
+    parts.append(f"<h2>CONSORT flow diagram</h2><img src='{html.escape(flow_src)}' alt='CONSORT flow diagram' "
+                 "id='consort-flow'>")
     for title, (head, rows) in (("Baseline characteristics by arm", baseline_rows(data)),
                                 ("Primary outcome by visit (observed)", outcome_rows(data)),
                                 ("Harms", harms_rows(data)), ("Fidelity and dose", fidelity_rows(data))):
         parts.append(f"<h2>{title}</h2>{_table(head, rows)}")
+    parts.append(render_analysis_html(report))
+    return "\n".join(parts)
+
+
+def render_analysis_html(report: TrialReport) -> str:
+    """The analyses (with assumptions), responders and the three checklists as HTML fragments."""
+    parts: list[str] = []
     an = report.analysis
-    for res in (an.primary, an.per_protocol, an.multiple_imputation):
+    if an is None:
+        parts.append(f"<h2>Analysis</h2><p>Not estimable yet: {html.escape(report.analysis_error)}</p>")
+    for res in (() if an is None else (an.primary, an.per_protocol, an.multiple_imputation)):
         if res is None:
             continue
         parts.append(f"<h2>Analysis: {html.escape(res.name)}</h2><p>{html.escape(res.model)}</p>"
@@ -195,8 +235,22 @@ def write_report(report: TrialReport, folder: str | Path) -> Path:
         parts.append(_table(["contrast", "effect (points)", "95 % CI", "p"], _contrast_rows(res)))
         parts.append("<p>Assumptions:</p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in res.assumptions)
                      + "".join(f"<li>note: {html.escape(n)}</li>" for n in res.notes) + "</ul>")
-    r = an.responders
-    parts.append(f"<h2>Responders and cost per responder</h2><p>{html.escape(r.definition)}</p>")
+    r = an.responders if an is not None else None
+    if r is not None:
+        parts.append(_responders_html(r))
+    for cl in report.checklists.values():
+        s = cl.summary()
+        parts.append(f"<h2>{cl.name} checklist</h2><p>{html.escape(cl.reference)}. {s['answered']} of "
+                     f"{s['items']} items answered, {s['not_applicable']} not applicable, {len(s['missing'])} "
+                     "missing.</p>")
+        parts.append(_table(["item", "topic", "status", "answer"],
+                            [[i.id, i.topic, i.status if i.status != "missing" else "missing", i.answer]
+                             for i in cl.items]))
+    return "\n".join(parts)
+
+
+def _responders_html(r: ResponderResult) -> str:
+    parts = [f"<h2>Responders and cost per responder</h2><p>{html.escape(r.definition)}</p>"]
     parts.append(_table(["arm", "randomized", "with score", "responders", "share", "cost per participant",
                          "cost per responder"],
                         [[a, v["randomized"], v["with_primary_score"], v["responders"], v["responder_share"],
@@ -206,18 +260,7 @@ def write_report(report: TrialReport, folder: str | Path) -> Path:
         parts.append(f"<p>Risk difference {rd.arm} - {rd.versus}: {rd.effect} (95 % CI {rd.ci[0]} to {rd.ci[1]})"
                      "</p>")
     parts.append("<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in r.assumptions) + "</ul>")
-    for cl in report.checklists.values():
-        s = cl.summary()
-        parts.append(f"<h2>{cl.name} checklist</h2><p>{html.escape(cl.reference)}. {s['answered']} of "
-                     f"{s['items']} items answered, {s['not_applicable']} not applicable, {len(s['missing'])} "
-                     "missing.</p>")
-        parts.append(_table(["item", "topic", "status", "answer"],
-                            [[i.id, i.topic, i.status if i.status != "missing" else "missing", i.answer]
-                             for i in cl.items]))
-    parts.append("</body></html>")
-    path = out / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return "\n".join(parts)
 
 
 DATA_DICTIONARY: list[tuple[str, str]] = [

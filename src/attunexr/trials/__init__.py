@@ -13,8 +13,8 @@ from attunexr.trials._analysis import (
     responder_analysis,
 )
 from attunexr.trials._checklists import Checklist, ChecklistItem, fill_checklists
-from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
 from attunexr.trials._conduct import Actor, TrialService, load_allocation_key
+from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
 from attunexr.trials._data import (
     AdverseEventRecord,
     ParticipantRecord,

@@ -12,6 +12,7 @@ missing); nothing is answered from assumption.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -238,7 +239,7 @@ SPIRIT_AI: list[tuple[str, str, Answer]] = [
 
 RATE_XR: list[tuple[str, str, Answer]] = [
     ("XR-1", "XR technology type (VR/AR/MR) stated in title or abstract",
-     lambda c: ("answered", "virtual reality") if "virtual reality" in c.data.protocol.title.lower()
+     lambda c: ("answered", "virtual reality") if re.search(r"virtual[ -]reality", c.data.protocol.title.lower())
      or "vr" in c.data.protocol.title.lower().split() else ("missing", "title does not name the XR type")),
     ("XR-2", "Hardware: head-mounted display, trackers, sensors", _xr("hardware")),
     ("XR-3", "Software: application, version, content", _xr("software")),

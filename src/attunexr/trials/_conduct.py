@@ -484,6 +484,12 @@ class TrialService:
         sessions = list(db.execute(select(TherapySession).where(TherapySession.patient_id == p.patient_id,
                                                                 TherapySession.status.in_(("finished", "stopped"))))
                         .scalars())
+
+        def aware(t: datetime) -> datetime:
+            return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+        since = aware(p.randomized_at)
+        sessions = [ts for ts in sessions if aware(ts.created_at) >= since]  # treatment within the trial only
         rec.sessions_attended = len(sessions)
         minutes: dict[int, float] = {}
         for ts in sessions:

@@ -38,3 +38,15 @@ def test_template_validate_and_bad_protocol_one_line_error(tmp_path: Path) -> No
     assert r.returncode != 0
     assert "arms" in r.stderr and "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1
+
+
+def test_trial_simulate_reps_reports_power(tmp_path: Path) -> None:
+    out = tmp_path / "power.json"
+    r = _cli("trial", "simulate", "--per-arm", "20", "--reps", "3", "--pool", "120", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "power" in r.stdout and "assumptions, not evidence" in r.stdout
+    d = json.loads(out.read_text())
+    assert d["reps"] == 3 and 0 <= d["power"] <= 1 and 0 <= d["coverage"] <= 1
+    assert d["engine_max_abs_diff"] < 0.05, "closed-form REML and statsmodels agree"
+    r = _cli("trial", "simulate", "--reps", "2", "--report", str(tmp_path / "x"))
+    assert r.returncode != 0 and "--report" in r.stderr and "Traceback" not in r.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from rich.console import Console
 
 from attunexr.cli._app import app
 from attunexr.cli._common import cli_errors
+from attunexr.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +58,38 @@ def simulate(
     report: Path | None = typer.Option(None, "--report", help="Write the HTML report, flow diagram, checklists and "
                                                               "dataset into this folder."),
     imputations: int = typer.Option(20, "--imputations", min=0, help="Multiple imputations (0 = skip)."),
+    reps: int = typer.Option(1, "--reps", min=1, help="Repeat the trial this many times and report power "
+                                                      "(with --reps > 1 no report folder is written)."),
+    pool: int = typer.Option(1000, "--pool", min=50, help="Virtual patients in the pool the repetitions draw from."),
 ) -> None:
     """Run the whole trial on virtual patients. Simulated effects are assumptions, not evidence."""
     with cli_errors():
-        from attunexr.trials import build_report, default_protocol, load_protocol, simulate_trial
+        from attunexr.trials import (
+            build_report,
+            default_protocol,
+            load_protocol,
+            simulate_power,
+            simulate_trial,
+        )
         from attunexr.trials import write_report as write_trial_report
 
         prot = load_protocol(protocol) if protocol is not None else default_protocol()
         if sites is not None:
             prot = prot.with_sites(sites)
         console = Console(stderr=True)
+        if reps > 1:
+            if report is not None:
+                raise ConfigurationError("--report writes one simulated trial; leave it out with --reps > 1")
+            with console.status(f"{reps} simulated trials of {per_arm} per arm"):
+                res = simulate_power(prot, per_arm, reps, seed=seed, pool_size=pool)
+            if json_out is not None:
+                _write_json(json_out, {**asdict(res), "warning": "simulated effects are assumptions, not evidence"})
+            typer.echo(f"{reps} simulated trials of {per_arm} per arm, contrast {res.contrast}: power {res.power}, "
+                       f"95 % CI coverage of the assumed effect {res.coverage}")
+            typer.echo(f"assumed true effect {res.true_effect}; estimates {res.mean_estimate} "
+                       f"(SD {res.sd_estimate} across trials)")
+            typer.echo("SIMULATED: effects are assumptions, not evidence.")
+            return
         with console.status(f"simulating {per_arm} per arm x {len(prot.arms)} arms on virtual patients"):
             data = simulate_trial(prot, per_arm, seed=seed)
             rep = build_report(data, imputations=imputations, seed=seed)

@@ -58,7 +58,14 @@ from attunexr.trials._report import (
     report_body_html,
     write_report,
 )
-from attunexr.trials._simulate import OutcomeModel, VirtualPool, build_pool, simulate_trial
+from attunexr.trials._simulate import (
+    OutcomeModel,
+    PowerResult,
+    VirtualPool,
+    build_pool,
+    simulate_power,
+    simulate_trial,
+)
 
 __all__ = [
     "PROTOCOL_SCHEMA_VERSION",
@@ -78,6 +85,7 @@ __all__ = [
     "Outcome",
     "OutcomeModel",
     "ParticipantRecord",
+    "PowerResult",
     "Protocol",
     "RandomInterceptFit",
     "ResponderResult",
@@ -114,6 +122,7 @@ __all__ = [
     "reveal_slot",
     "save_protocol",
     "seed_fingerprint",
+    "simulate_power",
     "simulate_trial",
     "strata",
     "stratum_key",

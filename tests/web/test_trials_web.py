@@ -259,6 +259,25 @@ def test_next_allocation_is_sealed_until_randomization(server: LiveServer, world
         assert r.status_code == 200 and r.json()["arm"] == expected
 
 
+def test_csv_upload_page_is_all_or_nothing(server: LiveServer, world: dict[str, Any], trial: dict[str, Any]) -> None:
+    sid = trial["sid"]
+    with _client(server, world, "coordinator_a") as c:
+        codes = [x["code"] for x in c.get(f"/api/trials/{sid}/participants").json()]
+    rows = f"participant,visit,day,instrument,score\n{codes[0]},fu_1m,66,aq_anxiety,45\n{codes[1]},fu_1m,66,aq_anxiety,-3\n"
+    with server.services.db.begin() as db:
+        before = len(db.execute(select(TrialVisit)).all())
+    with _client(server, world, "assessor_a") as c:
+        r = c.post(f"/trials/{sid}/outcomes", files={"csv": ("o.csv", rows.encode(), "text/csv")})
+        assert r.status_code == 303 and "nothing%20imported" in r.headers["location"]
+        with server.services.db.begin() as db:
+            assert len(db.execute(select(TrialVisit)).all()) == before
+        r = c.post(f"/trials/{sid}/outcomes", files={"csv": ("o.csv", rows.replace(",-3", ",44").encode(),
+                                                               "text/csv")})
+        assert r.status_code == 303 and "Imported%202%20visits" in r.headers["location"]
+        for w in ARM_WORDS:
+            assert w not in c.get(r.headers["location"]).text
+
+
 def services_key(server: LiveServer) -> bytes:
     return server.app.state.trials._key  # type: ignore[attr-defined, no-any-return]
 

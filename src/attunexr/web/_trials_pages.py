@@ -148,6 +148,23 @@ async def study_visit(request: Request, study_id: int, p: Principal = Depends(ge
     return _back(study_id, msg=text + "".join(f" SAFETY ALERT: {a}" for a in alerts))
 
 
+@router.post("/trials/{study_id}/outcomes")
+async def study_outcomes_csv(request: Request, study_id: int, p: Principal = Depends(get_writer),
+                             db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> Response:
+    form = await request.form()
+    upload = form.get("csv")
+    if upload is None or isinstance(upload, str):
+        return _back(study_id, error="choose a CSV file (participant,visit,day,instrument,score)")
+    text = (await upload.read()).decode("utf-8", "replace")
+    try:
+        n = svc.import_outcomes_csv(db, actor_of(p), study_id, text)
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from err
+    except AttunexrError as err:
+        return _back(study_id, error=f"nothing imported: {err}")
+    return _back(study_id, msg=f"Imported {n} visits from the CSV file.")
+
+
 @router.get("/trials/{study_id}/report", response_class=HTMLResponse)
 def study_report(request: Request, study_id: int, p: Principal = Depends(_page_principal),
                  db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> HTMLResponse:

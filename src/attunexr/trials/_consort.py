@@ -136,6 +136,12 @@ def write_flow_diagram(flow: ConsortFlow, path: str | Path) -> list[Path]:
              + f"\nDiscontinued intervention (n = {sum(flow.discontinued[a].values())})\n"
              + _lines(flow.discontinued[a]), multialignment="left")
         ex = flow.excluded_from_analysis[a]
+        # connectors between the stages (box half-heights from their line counts)
+        h_alloc = 0.09 * (4 + max(len(nr), 1)) + 0.12
+        h_fu = 0.09 * (2 + max(len(flow.lost[a]), 1) + max(len(flow.discontinued[a]), 1)) + 0.12
+        h_an = 0.09 * (2 + max(len(ex), 1)) + 0.12
+        ax.annotate("", (x, 4.9 + h_fu), (x, 7.2 - h_alloc), arrowprops={"arrowstyle": "->"})
+        ax.annotate("", (x, 2.4 + h_an), (x, 4.9 - h_fu), arrowprops={"arrowstyle": "->"})
         text(x, 2.4, f"Analysed (n = {flow.analysed[a]})\nExcluded from analysis (n = {sum(ex.values())})\n"
              + _lines(ex), multialignment="left")
     out = Path(path)

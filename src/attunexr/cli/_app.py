@@ -30,6 +30,7 @@ from attunexr.cli import (  # noqa: E402,F401
     _models,
     _reactivity,
     _simulate,
+    _trials,
     _verify,
     _web,
 )

@@ -277,7 +277,7 @@ class SymptomWorseningMonitor:
 
 @dataclass
 class SuicidalityMonitor:
-    """PHQ-9 item 9 > 0: immediate escalation to the clinician.
+    """PHQ-9 or PHQ-A item 9 > 0: immediate escalation to the clinician.
 
     Rationale: item 9 asks about thoughts of being better off dead or of self-harm; any positive answer needs a
     clinician's risk assessment the same day, whatever the total score (Kroenke et al. 2001; Simon et al. 2013).
@@ -288,14 +288,16 @@ class SuicidalityMonitor:
 
     def update(self, obs: SafetyObservation) -> list[Alert]:
         q = obs.questionnaire
-        if q is None or getattr(q, "instrument", None) != "phq9":
+        inst = getattr(q, "instrument", None)
+        if q is None or inst not in ("phq9", "phqa"):
             return []
-        item9 = int(q.items[8])
+        item9 = int(q.items[8] or 0)
         if item9 <= 0:
             return []
+        label = "PHQ-9" if inst == "phq9" else "PHQ-A"
         return [Alert(self.name, obs.t, SafetyAction.PAUSE, "critical",
-                      f"PHQ-9 item 9 answered {item9}: clinician risk assessment needed now",
-                      {"phq9_item9": item9, "phq9_total": int(q.total)}, True)]
+                      f"{label} item 9 answered {item9}: clinician risk assessment needed now",
+                      {f"{inst}_item9": item9, f"{inst}_total": int(q.total)}, True)]
 
 
 def default_monitors() -> list[Any]:

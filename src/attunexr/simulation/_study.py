@@ -120,6 +120,10 @@ class StudyResult:
     traces: dict[str, dict[str, list[list[float]]]]
     details: dict[str, dict[str, float]]
     config: dict[str, Any]
+    #: per policy, one value per patient: ``threshold_start``, ``threshold_end`` (latent fear threshold before the
+    #: first and after the last session), ``sessions`` attended, ``dropped`` (1.0 if the patient stopped coming),
+    #: ``overloads``, ``sickness_events``, ``ended_by_sickness``, and ``seconds_at_level`` (one list per patient)
+    per_patient: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The CLI's output object: patients, sessions, wall_s and the figures per policy."""
@@ -241,6 +245,12 @@ def run_study(
         n: {key: [] for key in ("t", "fear", "level", "probability", "lower", "upper", "suds", "abstained",
                                 "policy_arousal")}
         for n in names}
+    pp_sessions = np.zeros((M, P))
+    pp_over = np.zeros((M, P))
+    pp_sick = np.zeros((M, P))
+    pp_ended = np.zeros((M, P))
+    pp_level_s = np.zeros((M, P, cfg.n_levels))
+    m_idx, p_idx = np.arange(M)[:, None], np.arange(P)[None, :]
     for k in range(n_sessions):
         running = ~dropped
         active_start = running.copy()
@@ -290,6 +300,7 @@ def run_study(
             lscl_tr[W + s] = sig["lscl"]
             scr_tr[W + s] = sig["scr_rate"]
             s_run += running
+            pp_level_s[m_idx, p_idx, level] += running
             s_in += running & (fear >= lo_w) & (fear <= hi_w)
             tot["below_s"] += (running & (fear < lo_w)).sum(axis=1)
             tot["above_s"] += (running & (fear > hi_w)).sum(axis=1)
@@ -392,6 +403,10 @@ def run_study(
         tot["sick"] += sick_event.sum(axis=1)
         tot["max_level"] += np.where(active_start, s_max, 0).sum(axis=1)
         tot["ended_early"] += ended.sum(axis=1)
+        pp_sessions += active_start
+        pp_over += s_over
+        pp_sick += sick_event
+        pp_ended += ended
         frac_in = np.where(s_run > 0, s_in / np.maximum(s_run, 1), 0.0)
         threshold = threshold + pop.learn_rate * frac_in * (1.0 - threshold) * active_start
         threshold = threshold - np.where(pop.sensitizer, pop.sens_step, 0.0) * s_over
@@ -433,7 +448,13 @@ def run_study(
             "time_above_window": round(float(tot["above_s"][m] / max(tot["run_s"][m], 1)), 4),
             "time_below_window_at_max_level": round(float(tot["at_top_below_s"][m] / max(tot["run_s"][m], 1)), 4),
         }
+    per_patient: dict[str, dict[str, list[Any]]] = {
+        name: {"threshold_start": pop.threshold.tolist(), "threshold_end": threshold[m].tolist(),
+               "sessions": pp_sessions[m].tolist(), "dropped": dropped[m].astype(float).tolist(),
+               "overloads": pp_over[m].tolist(), "sickness_events": pp_sick[m].tolist(),
+               "ended_by_sickness": pp_ended[m].tolist(), "seconds_at_level": pp_level_s[m].tolist()}
+        for m, name in enumerate(names)}
     cfg_d = asdict(cfg)
     cfg_d["policies"] = {n: {k2: v for k2, v in vars(p).items()} for n, p in pol.items()}
     logger.info("simulated %d patients x %d sessions x %d policies in %.1f s", P, n_sessions, M, wall)
-    return StudyResult(P, n_sessions, wall, figures, per_session, traces, details, cfg_d)
+    return StudyResult(P, n_sessions, wall, figures, per_session, traces, details, cfg_d, per_patient)

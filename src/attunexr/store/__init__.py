@@ -32,6 +32,11 @@ from attunexr.store._models import (
     Patient,
     SessionEvent,
     TherapySession,
+    TrialAdverseEvent,
+    TrialAllocationSlot,
+    TrialParticipant,
+    TrialStudy,
+    TrialVisit,
     User,
 )
 from attunexr.store._passwords import hash_password, verify_password
@@ -54,6 +59,11 @@ __all__ = [
     "SessionEvent",
     "StoreKeys",
     "TherapySession",
+    "TrialAdverseEvent",
+    "TrialAllocationSlot",
+    "TrialParticipant",
+    "TrialStudy",
+    "TrialVisit",
     "User",
     "append_audit",
     "audit_checkpoint",

@@ -15,7 +15,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from attunexr.store._fieldcrypt import EncryptedJSON, EncryptedText, token_digest
@@ -30,10 +41,16 @@ __all__ = [
     "ROLES",
     "SessionEvent",
     "TherapySession",
+    "TrialAdverseEvent",
+    "TrialAllocationSlot",
+    "TrialParticipant",
+    "TrialStudy",
+    "TrialVisit",
     "User",
 ]
 
-ROLES = ("clinician", "researcher", "admin")
+#: ``coordinator`` runs trials (enrols, randomizes); ``assessor`` is the blinded outcome assessor (never sees arms)
+ROLES = ("clinician", "researcher", "admin", "coordinator", "assessor")
 
 
 def utcnow() -> datetime:
@@ -166,3 +183,103 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class TrialStudy(Base):
+    """A trial in one coordinating clinic: the current protocol (JSON), its versions, and whether it is registered.
+
+    A registered protocol is locked: changes are amendments (new versions, the earlier ones
+    stored in ``versions``), never edits. ``sequence_version`` is the protocol version the sealed allocation sequence
+    was generated under; ``seed_fingerprint`` the SHA-256 of the recorded seed (the seed itself is not stored).
+    """
+
+    __tablename__ = "trial_studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    protocol_id: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    protocol: Mapped[dict[str, Any]] = mapped_column(JSON)
+    versions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | registered
+    sequence_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TrialAllocationSlot(Base):
+    """One sealed slot of the allocation sequence (AES-GCM ciphertext; bound to a participant once revealed)."""
+
+    __tablename__ = "trial_allocation_slots"
+    __table_args__ = (UniqueConstraint("study_id", "stratum", "idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("trial_studies.id"), index=True)
+    stratum: Mapped[str] = mapped_column(String(200))
+    idx: Mapped[int] = mapped_column(Integer)
+    block: Mapped[int] = mapped_column(Integer)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("trial_participants.id"), nullable=True)
+    revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TrialParticipant(Base):
+    """A person enrolled in a trial (study pseudonym; the arm is stored encrypted)."""
+
+    __tablename__ = "trial_participants"
+    __table_args__ = (UniqueConstraint("study_id", "patient_id"), UniqueConstraint("study_id", "code"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("trial_studies.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    site: Mapped[str] = mapped_column(String(40))
+    strata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    stratum: Mapped[str] = mapped_column(String(200))
+    study_consent: Mapped[bool] = mapped_column(Boolean)
+    treatment_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    characteristics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="enrolled")  # enrolled|randomized|withdrawn|lost
+    arm_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    randomized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_reason: Mapped[str] = mapped_column(String(200), default="")
+    discontinued: Mapped[str] = mapped_column(String(200), default="")
+    cost: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enrolled_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrialVisit(Base):
+    """A trial visit that took place, its instrument scores, and a deviation when outside its window."""
+
+    __tablename__ = "trial_visits"
+    __table_args__ = (UniqueConstraint("participant_id", "visit"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("trial_participants.id"), index=True)
+    visit: Mapped[str] = mapped_column(String(40))
+    day: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    deviation: Mapped[str] = mapped_column(String(300), default="")
+    entered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrialAdverseEvent(Base):
+    """An adverse event of a trial participant (fields of :class:`attunexr.safety.AdverseEvent`)."""
+
+    __tablename__ = "trial_adverse_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("trial_participants.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("therapy_sessions.id"), nullable=True)
+    type: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(20))
+    serious: Mapped[bool] = mapped_column(Boolean)
+    relatedness: Mapped[str] = mapped_column(String(20))
+    expected: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

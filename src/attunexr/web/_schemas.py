@@ -37,7 +37,7 @@ class ClinicOut(BaseModel):
 class UserIn(BaseModel):
     username: str = Field(min_length=2, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(min_length=8)
-    role: Literal["clinician", "researcher", "admin"]
+    role: Literal["clinician", "researcher", "admin", "coordinator", "assessor"]
     clinic_id: int | None = None
 
 

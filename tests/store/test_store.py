@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from attunexr.errors import IntegrityError
 from attunexr.store import (
     GENESIS_HASH,
+    MIGRATIONS_DIR,
     AuditEntry,
     Clinic,
     Database,
@@ -88,9 +89,17 @@ def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
     names = set(inspect(db.engine).get_table_names())
     assert {"clinics", "users", "login_sessions", "patients", "consents", "therapy_sessions", "session_events",
             "audit_log", "alembic_version"} <= names
+    assert "login_attempts" in names
     db.upgrade()  # second run: nothing to do, no error
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert len(heads) == 1, f"the migrations must form one chain, found heads {heads}"
     with db.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == heads[0]
     assert _backend(db) == db.url.split(":")[0].split("+")[0]  # the parametrization reaches the backend it names
 
 

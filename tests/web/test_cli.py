@@ -24,7 +24,7 @@ def test_demo_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path, data_dir
     env.pop("ATTUNEXR_MASTER_KEY", None)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from attunexr.cli import main; main()", "demo", "--port", str(port),
-         "--password", "demo-cli-pw", "--data", str(data), "--speed", "20"],
+         "--password", "demo-cli-password", "--data", str(data), "--speed", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         banner = ""
@@ -34,7 +34,7 @@ def test_demo_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path, data_dir
             if not line:
                 break
             banner += line
-        assert "sign in as 'clinician' with password: demo-cli-pw" in banner, banner
+        assert "sign in as 'clinician' with password: demo-cli-password" in banner, banner
         sid = int(re.search(r"session #(\d+)", banner).group(1))  # type: ignore[union-attr]
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -43,7 +43,7 @@ def test_demo_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path, data_dir
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        tok = httpx.post(url + "/api/auth/token", json={"username": "clinician", "password": "demo-cli-pw"}).json()
+        tok = httpx.post(url + "/api/auth/token", json={"username": "clinician", "password": "demo-cli-password"}).json()
         h = {"Authorization": f"Bearer {tok['access_token']}"}
         assert httpx.post(f"{url}/api/sessions/{sid}/start", headers=h, timeout=60).json()["state"] == "running"
         live = httpx.get(f"{url}/api/sessions/{sid}/live", headers=h).json()

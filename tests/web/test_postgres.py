@@ -34,8 +34,8 @@ def test_web_app_end_to_end_on_postgresql(
     live = start_server(tmp_path / "web", None, speed=60.0, database_url=postgres_url)
     try:
         assert live.services.db.engine.dialect.name == "postgresql"
-        live.services.ensure_admin("admin-password-1")
-        admin = live.token("admin", "admin-password-1")
+        live.services.ensure_admin("postgres-test-secret-1")
+        admin = live.token("admin", "postgres-test-secret-1")
         with live.client(admin) as a:
             r = a.post("/api/clinics", json={"name": "PostgreSQL Clinic"})
             assert r.status_code == 201, r.text

@@ -20,7 +20,16 @@ from attunexr.models._metrics import (
     paired_auroc_difference,
     per_subject_metrics,
 )
-from attunexr.models._registry import REGISTRY_DIR, list_models, load_card, load_model, save_model
+from attunexr.models._registry import (
+    MODEL_NAME_PATTERN,
+    REGISTRY_DIR,
+    available_models,
+    list_models,
+    load_card,
+    load_model,
+    load_named_model,
+    save_model,
+)
 from attunexr.models._report import render_report, write_report
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets
 from attunexr.models._workflows import (
@@ -35,6 +44,7 @@ from attunexr.models._workflows import (
 __all__ = [
     "compare_predictions",
     "METRIC_NAMES",
+    "MODEL_NAME_PATTERN",
     "NON_FEATURE_COLUMNS",
     "REGISTRY_DIR",
     "TASKS",
@@ -47,6 +57,7 @@ __all__ = [
     "EvaluationRun",
     "TaskSpec",
     "auroc",
+    "available_models",
     "binary_metrics",
     "bootstrap_ci",
     "calibration_slope_intercept",
@@ -62,6 +73,7 @@ __all__ = [
     "list_models",
     "load_card",
     "load_model",
+    "load_named_model",
     "loso_predictions",
     "make_detector",
     "per_subject_metrics",

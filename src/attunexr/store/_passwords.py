@@ -10,7 +10,7 @@ The policy (:func:`password_problems`) follows NIST SP 800-63B section 5.1.1.2: 
 composition rules, and a check against a list of commonly used passwords: the 20,000-entry list of Royce Williams
 as shipped by Django (``common-passwords.txt`` beside this module, BSD-3-Clause), also after stripping digits and
 symbols added at either end (``Password2024!``), plus refusals of passwords that contain the user name or that are
-made of very few distinct characters.
+made of very few distinct characters or of one repeated piece (``passwordpassword``).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def password_problems(password: str, username: str | None = None) -> list[str]:
     """What is wrong with ``password`` as a new password of ``username`` (empty list: acceptable)."""
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"it has {len(password)} characters; use at least {MIN_PASSWORD_LENGTH} "
+        problems.append(f"it has {len(password)} character{'s' if len(password) != 1 else ''}; use at least "
+                        f"{MIN_PASSWORD_LENGTH} "
                         "(a few unrelated words make a good one)")
     lowered = password.lower()
     common = _common_passwords()
@@ -128,6 +129,11 @@ def password_problems(password: str, username: str | None = None) -> list[str]:
         problems.append(f"it is a commonly used password ({core!r}) with digits or symbols added")
     if len(set(lowered)) < 5:
         problems.append("it uses fewer than 5 different characters")
+    else:
+        unit = next((lowered[:n] for n in range(1, len(lowered) // 2 + 1)
+                     if len(lowered) % n == 0 and lowered == lowered[:n] * (len(lowered) // n)), None)
+        if unit is not None:
+            problems.append(f"it repeats {unit!r}")
     if username and len(username) >= 3 and username.lower() in lowered:
         problems.append("it contains the user name")
     return problems

@@ -8,13 +8,13 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,6 +54,46 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.j
             "base-uri 'none'; frame-ancestors 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response: a Content-Security-Policy on pages (with a fresh nonce per response,
+    put in ``request.state.csp_nonce`` for the templates) and on API answers, ``nosniff``, no framing, a same-origin
+    referrer, ``no-store`` on everything that may carry patient data, and HSTS when the app runs behind HTTPS."""
+
+    NO_STORE = ("/api", "/sessions", "/patients", "/account", "/admin")
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app, self.hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                extra = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                         "Referrer-Policy": "same-origin"}
+                if headers.get("content-type", "").startswith("text/html"):
+                    extra["Content-Security-Policy"] = (DOCS_CSP if path in ("/docs", "/redoc")
+                                                        else PAGE_CSP.format(nonce=nonce))
+                elif path.startswith("/api") or path == "/openapi.json":
+                    extra["Content-Security-Policy"] = API_CSP
+                if self.hsts:
+                    extra["Strict-Transport-Security"] = HSTS
+                if path.startswith(self.NO_STORE):
+                    extra["Cache-Control"] = "no-store"
+                for name, value in extra.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class _BodyTooLarge(HTTPException):
@@ -188,26 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          "msg": "a value cannot be stored: text must not contain NUL characters "
                                                 "and must fit its field"}]}, status_code=422)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Response:
-        request.state.csp_nonce = nonce = secrets.token_urlsafe(16)
-        response: Response = await call_next(request)
-        path = request.url.path
-        h = response.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        if h.get("content-type", "").startswith("text/html"):
-            h.setdefault("Content-Security-Policy",
-                         DOCS_CSP if path in ("/docs", "/redoc") else PAGE_CSP.format(nonce=nonce))
-        elif path.startswith("/api") or path == "/openapi.json":
-            h.setdefault("Content-Security-Policy", API_CSP)
-        if settings.secure_cookies:
-            h.setdefault("Strict-Transport-Security", HSTS)
-        if path.startswith(("/api", "/sessions", "/patients", "/account", "/admin")):
-            h.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     # outermost: a too large body is refused before any other work
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 

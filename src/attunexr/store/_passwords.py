@@ -74,10 +74,10 @@ class _Gate:
             self._cond.notify_all()
 
 
-_gate = _Gate(limit=2, timeout_s=15.0)
+_gate = _Gate(limit=2, timeout_s=30.0)
 
 
-def limit_password_hashing(max_parallel: int, timeout_s: float = 15.0) -> None:
+def limit_password_hashing(max_parallel: int, timeout_s: float = 30.0) -> None:
     """Let at most ``max_parallel`` password hashes or checks run at once in this process (64 MiB each).
 
     A caller waiting longer than ``timeout_s`` for a slot gets :class:`PasswordHashingBusyError`.

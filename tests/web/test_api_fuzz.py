@@ -67,8 +67,8 @@ def _fuzz(app: Any, base_url: str, op: Any, mode: Any, n: int, cases: Counter[st
         cases[label] += 1
         try:
             case.validate_response(response, checks=CHECKS, headers=auth)
-        except Exception as err:  # noqa: BLE001 - collected, reported together at the end
-            failures.setdefault(f"{label} ({mode.value})", f"{err}\n{case.as_curl_command()[:400]}")
+        except (Exception, BaseExceptionGroup) as err:  # noqa: BLE001 - collected, reported together at the end
+            failures.setdefault(f"{label} ({mode.value})", f"{response.status_code}: {str(err)[:600]}")
 
     try:
         run()

@@ -51,7 +51,7 @@ def _run(application: object, host: str, port: int) -> None:
 @app.command("demo")
 def demo(
     port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1."),
-    password: str | None = typer.Option(None, "--password", help="Password of the demo clinician (default: random, printed)."),
+    password: str | None = typer.Option(None, "--password", help="Password of the demo clinician (default: random, printed; at least 12 characters, not a common one)."),
     replay: str | None = typer.Option(None, "--replay", metavar="DATASET:SUBJECT",
                                       help="Drive the session with a real recording, e.g. stress-predict:S02, instead of a virtual patient."),
     data: Path = typer.Option(Path("attunexr-data"), "--data", help="Folder for the SQLite database, keys and reports."),
@@ -64,6 +64,10 @@ def demo(
         from attunexr.web._engine import default_levels
 
         default_levels(scenario)  # validates the scenario name with a clear error
+        if password is not None:
+            from attunexr.store import check_password_policy
+
+            check_password_policy(password, "clinician")  # before anything is created
         if replay:
             from attunexr.web._live_bridge import load_replay_recording
 

@@ -21,6 +21,7 @@ from attunexr.errors import IntegrityError
 from attunexr.privacy import MasterKey
 from attunexr.store import (
     GENESIS_HASH,
+    MIGRATIONS_DIR,
     AuditEntry,
     Clinic,
     Database,
@@ -97,9 +98,17 @@ def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
     assert {"clinics", "users", "login_sessions", "patients", "consents", "therapy_sessions", "session_events",
             "audit_log", "alembic_version", "trial_studies", "trial_allocation_slots", "trial_participants",
             "trial_visits", "trial_adverse_events"} <= names
+    assert "login_attempts" in names
     db.upgrade()  # second run: nothing to do, no error
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert len(heads) == 1, f"the migrations must form one chain, found heads {heads}"
     with db.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == _head()
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == heads[0]
     assert _backend(db) == db.url.split(":")[0].split("+")[0]  # the parametrization reaches the backend it names
 
 

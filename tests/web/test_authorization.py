@@ -6,8 +6,11 @@ body needs an entry in ``BODIES`` for the owner's positive control)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +23,7 @@ from attunexr.store import (
     AuditEntry,
     Clinic,
     Consent,
+    LoginSession,
     TherapySession,
     User,
     hash_password,
@@ -48,6 +52,19 @@ FORMS: dict[str, dict[str, str]] = {
     "/patients": {"name": "Form Person"},
     "/patients/{patient_id}/consent": {"scope": "research", "granted": "yes"},
     "/patients/{patient_id}/plan": {"scenario": "heights"},
+    "/account/password": {"old_password": PASSWORD, "new_password": "a new long passphrase",
+                          "new_password_again": "a new long passphrase"},
+}
+# routes that end or change the caller's own login or password: the route sweep below checks them anonymously only
+# (a signed-in sweep would sign its caller out); test_account_routes_by_role checks each for every role
+SELF_ENDING = {
+    "/logout", "/api/auth/logout", "/api/me/logins/{login_id}/revoke", "/api/me/logins/revoke-others",
+    "/api/me/password", "/account/logins/{login_id}/revoke", "/account/logins/revoke-others", "/account/password",
+}
+# admin routes that change another account; the sweep checks non-admins, test_account_routes_by_role the admin
+ACCOUNT_ADMIN = {
+    "/api/users/{user_id}/deactivate", "/api/users/{user_id}/activate", "/api/users/{user_id}/revoke-logins",
+    "/admin/users/{user_id}/deactivate", "/admin/users/{user_id}/activate", "/admin/users/{user_id}/revoke-logins",
 }
 
 
@@ -73,7 +90,7 @@ def world(live_server: LiveServer) -> dict[str, Any]:
         patient = services.create_patient(db, a.id, users["clinician_a"].id, {"name": SECRET_NAME})
         db.add(Consent(patient_id=patient.id, scope="treatment", granted=True, recorded_by=users["clinician_a"].id))
         db.commit()
-        pseudonym, pid, clinic_a = patient.pseudonym, patient.id, a.id
+        pseudonym, pid, clinic_a, uid_a = patient.pseudonym, patient.id, a.id, users["clinician_a"].id
     tokens = {name: live_server.token(name, PASSWORD) for name in users}
     with live_server.client(tokens["clinician_a"]) as c:
         r = c.post(f"/api/patients/{pid}/sessions", json={"scenario": "heights", "source": "replay:stress-predict:S02",
@@ -81,7 +98,8 @@ def world(live_server: LiveServer) -> dict[str, Any]:
         assert r.status_code == 201, r.text
         sid = r.json()["id"]
         assert c.post(f"/api/sessions/{sid}/start").status_code == 200
-    return {"pid": pid, "sid": sid, "pseudonym": pseudonym, "tokens": tokens, "clinic_a": clinic_a}
+    return {"pid": pid, "sid": sid, "pseudonym": pseudonym, "tokens": tokens, "clinic_a": clinic_a,
+            "uid_a": uid_a}
 
 
 def _flat_routes(app: Any) -> list[Any]:
@@ -112,7 +130,8 @@ def test_route_enumeration_sees_websockets(live_server: LiveServer) -> None:
 
 def _fill(path: str, w: dict[str, Any]) -> str:
     return (path.replace("{patient_id}", str(w["pid"])).replace("{session_id}", str(w["sid"]))
-            .replace("{proposal_id}", "d000001").replace("{name}", "stress"))
+            .replace("{proposal_id}", "d000001").replace("{name}", "stress")
+            .replace("{user_id}", str(w["uid_a"])).replace("{login_id}", "1"))
 
 
 def _request(c: httpx.Client, method: str, path: str, w: dict[str, Any], csrf: str | None = None) -> httpx.Response:
@@ -146,6 +165,8 @@ def test_no_route_leaks_clinic_a(live_server: LiveServer, world: dict[str, Any],
                 continue
             if caller == "admin" and path in ("/api/clinics", "/api/users") and method == "POST":
                 continue  # admins manage these; they hold no patient data (checked in the admin test)
+            if caller != "anonymous" and (path in SELF_ENDING or (caller == "admin" and path in ACCOUNT_ADMIN)):
+                continue  # checked role by role in test_account_routes_by_role
             resp = _request(c, method, path, world)
             leaks = _leaks(resp, world)
             assert not leaks, f"{caller} {method} {path} leaked {leaks} (status {resp.status_code})"
@@ -154,8 +175,10 @@ def test_no_route_leaks_clinic_a(live_server: LiveServer, world: dict[str, Any],
                 assert resp.status_code in (401, 403, 404) or (resp.status_code == 303 and
                                                                 resp.headers["location"] == "/login"), \
                     f"{caller} {method} {path} answered {resp.status_code}: {resp.text[:200]}"
-            if path.startswith(("/api/clinics", "/api/users", "/api/audit")) and caller != "admin":
-                assert resp.status_code in (401, 403), f"{caller} reached admin route {method} {path}"
+            if path.startswith(("/api/clinics", "/api/users", "/api/audit", "/admin")) and caller != "admin":
+                assert resp.status_code in (401, 403) or (resp.status_code == 303 and caller == "anonymous"
+                                                          and resp.headers["location"] == "/login"), \
+                    f"{caller} reached admin route {method} {path}: {resp.status_code}"
             checked += 1
     assert checked >= 25
     # clinic A's session is untouched: still running, nobody from B wrote into it
@@ -174,9 +197,11 @@ def test_owner_positive_control(live_server: LiveServer, world: dict[str, Any]) 
     with live_server.client(world["tokens"]["clinician_a"]) as c:
         ok = 0
         for method, path in _routes(live_server.app):
-            if path in PUBLIC or path.startswith(("/api/clinics", "/api/users", "/api/audit", "/static",
+            if path in PUBLIC or path.startswith(("/api/clinics", "/api/users", "/api/audit", "/static", "/admin",
                                                   "/api/trials", "/trials")):
                 continue  # trial routes: every role is tried in tests/web/test_trials_web.py
+            if path in SELF_ENDING:
+                continue  # ends the owner's login; checked in test_account_routes_by_role
             if path.endswith(("/stop", "/pause", "/approve", "/reject", "/logout")) or path == "/models/{name}":
                 continue  # state-ending or data-dependent; exercised in the browser test
             if path == "/vr/{session_id}":
@@ -281,3 +306,125 @@ def test_model_cards_are_served_to_signed_in_users(live_server: LiveServer, worl
         assert c.get("/models/no-such-model").status_code == 404
     with live_server.client() as anon:
         assert anon.get(f"/models/{name}").status_code in (303, 401)
+
+
+ROLE_USERS = {"clinician": "acct_clinician", "researcher": "acct_researcher", "admin": "acct_admin"}
+ADMIN_ONLY_API = {"/api/users/{user_id}/logins"}
+_HASH: list[str] = []
+
+
+def _pw_hash() -> str:
+    if not _HASH:
+        _HASH.append(hash_password(PASSWORD))
+    return _HASH[0]
+
+
+@pytest.fixture(scope="module")
+def account_users(live_server: LiveServer, world: dict[str, Any]) -> None:
+    """One user per role for the account routes (they change passwords and end logins, so not the world's)."""
+    with live_server.services.db.begin() as db:
+        db.add_all(User(username=name, role=role, clinic_id=None if role == "admin" else world["clinic_a"],
+                        password_hash=_pw_hash()) for role, name in ROLE_USERS.items())
+        db.commit()
+
+
+def _fresh_token(live_server: LiveServer, username: str) -> tuple[str, int]:
+    """A new bearer login of ``username`` and its login id (the route under test may end it); made in the database
+    as ``POST /api/auth/token`` makes it (only the token's SHA-256 is stored), to spare an Argon2 check per route."""
+    token = secrets.token_urlsafe(32)
+    with live_server.services.db.begin() as db:
+        user = db.execute(select(User).where(User.username == username)).scalar_one()
+        row = LoginSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), csrf_token="unused",
+                           kind="bearer", user_id=user.id, expires_at=datetime.now(UTC) + timedelta(hours=1))
+        db.add(row)
+        db.commit()
+        login_id = row.id
+    with live_server.client(token) as c:
+        current = [lg for lg in c.get("/api/me/logins").json() if lg["current"]]
+    assert [lg["id"] for lg in current] == [login_id]
+    return token, login_id
+
+
+def _target_user(live_server: LiveServer) -> tuple[int, str]:
+    """A throwaway account for the admin routes to act on."""
+    with live_server.services.db.begin() as db:
+        existing = db.execute(select(User).where(User.username.like("target_%"))).scalars().all()
+        name = f"target_{len(existing)}"
+        u = User(username=name, role="researcher", clinic_id=1, password_hash=_pw_hash())
+        db.add(u)
+        db.commit()
+        return u.id, name
+
+
+@pytest.mark.parametrize("role", ["anonymous", "clinician", "researcher", "admin"])
+def test_account_routes_by_role(live_server: LiveServer, world: dict[str, Any], account_users: None,
+                                role: str) -> None:
+    """Every account route (own logins, password, sign-out; admin: other users' logins and activation) as every
+    role: a signed-in user manages only their own logins, only an admin manages other accounts, and anonymous
+    callers reach none of them."""
+    routes = [(m, p) for m, p in _routes(live_server.app) if p in SELF_ENDING or p in ACCOUNT_ADMIN
+              or p in ADMIN_ONLY_API or p in ("/api/me/logins", "/account", "/admin/users")]
+    assert len(routes) >= 17, routes
+    for method, path in routes:
+        target_id, target_name = _target_user(live_server)
+        target_token, _ = _fresh_token(live_server, target_name)
+        if role == "anonymous":
+            token, login_id = None, 1
+        else:
+            token, login_id = _fresh_token(live_server, ROLE_USERS[role])
+        url = (path.replace("{user_id}", str(target_id)).replace("{login_id}", str(login_id)))
+        with live_server.client(token) as c:
+            if path in FORMS or (path.startswith(("/account", "/admin", "/logout")) and method == "POST"):
+                resp = c.request(method, url, data=FORMS.get(path, {}))
+            elif method == "POST":
+                body = ({"old_password": PASSWORD, "new_password": "another long passphrase"}
+                        if path == "/api/me/password" else {})
+                resp = c.request(method, url, json=body)
+            else:
+                resp = c.request(method, url)
+        code, where = resp.status_code, f"{role} {method} {path}: {resp.status_code} {resp.text[:200]}"
+        admin_only = path in ACCOUNT_ADMIN or path in ADMIN_ONLY_API or path == "/admin/users"
+        if role == "anonymous":
+            assert code == 401 or (code == 303 and resp.headers["location"] == "/login"), where
+        elif admin_only and role != "admin":
+            assert code == 403, where
+        else:
+            assert code in (200, 204, 303), where
+        with live_server.client(target_token) as t:
+            target_alive = t.get("/api/me").status_code == 200
+        if role == "admin" and path.endswith(("/deactivate", "/revoke-logins")):
+            assert not target_alive, f"{where}: the target's login survived"
+        else:
+            assert target_alive, f"{where}: touched another user's login"
+        if path in ("/account/password", "/api/me/password") and role != "anonymous":
+            with live_server.services.db.begin() as db:  # put the password back for the next routes
+                u = db.execute(select(User).where(User.username == ROLE_USERS[role])).scalar_one()
+                u.password_hash = _pw_hash()
+                db.commit()
+    # the world's tokens were not touched by any of this
+    with live_server.client(world["tokens"]["clinician_a"]) as c:
+        assert c.get("/api/me").status_code == 200
+
+
+def test_a_user_cannot_end_another_users_login(live_server: LiveServer, world: dict[str, Any]) -> None:
+    victim, victim_login = _fresh_token(live_server, "clinician_a")
+    for caller in ("clinician_b", "researcher_a", "admin"):
+        token, _ = _fresh_token(live_server, caller)
+        with live_server.client(token) as c:
+            assert c.post(f"/api/me/logins/{victim_login}/revoke").status_code == 404
+            assert c.post("/api/me/logins/revoke-others").json()["revoked"] >= 0
+    with live_server.client(victim) as c:
+        assert c.get("/api/me").status_code == 200
+
+
+def test_cookie_login_needs_csrf_token_on_account_forms(live_server: LiveServer, world: dict[str, Any]) -> None:
+    with httpx.Client(base_url=live_server.url) as c:
+        assert c.post("/login", data={"username": "researcher_a", "password": PASSWORD}).status_code == 303
+        page = c.get("/account")
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf is not None
+        for path in ("/account/logins/revoke-others", "/logout", "/api/auth/logout", "/api/me/logins/revoke-others"):
+            assert c.post(path).status_code == 403, path
+            assert c.post(path, data={"csrf_token": "forged"}).status_code == 403, path
+        assert c.get("/api/me").status_code == 200  # nothing above ended the login
+        assert c.post("/logout", data={"csrf_token": csrf.group(1)}).status_code == 303

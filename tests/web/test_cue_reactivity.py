@@ -32,8 +32,8 @@ def _wait(pred: Any, timeout: float = 30.0) -> Any:
 
 @pytest.fixture(scope="module")
 def clinician(live_server: LiveServer) -> dict[str, Any]:
-    demo = live_server.services.ensure_demo("cue-test-pw", scenario="spiders")
-    return {"token": live_server.token("clinician", "cue-test-pw"), "pid": demo.patient_id}
+    demo = live_server.services.ensure_demo("cue-test-passphrase", scenario="spiders")
+    return {"token": live_server.token("clinician", "cue-test-passphrase"), "pid": demo.patient_id}
 
 
 async def test_vr_cues_are_scored_live_and_reported(live_server: LiveServer, clinician: dict[str, Any]) -> None:

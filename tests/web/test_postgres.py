@@ -34,8 +34,8 @@ def test_web_app_end_to_end_on_postgresql(
     live = start_server(tmp_path / "web", None, speed=60.0, database_url=postgres_url)
     try:
         assert live.services.db.engine.dialect.name == "postgresql"
-        live.services.ensure_admin("admin-password-1")
-        admin = live.token("admin", "admin-password-1")
+        live.services.ensure_admin("postgres-test-secret-1")
+        admin = live.token("admin", "postgres-test-secret-1")
         with live.client(admin) as a:
             r = a.post("/api/clinics", json={"name": "PostgreSQL Clinic"})
             assert r.status_code == 201, r.text
@@ -53,7 +53,7 @@ def test_web_app_end_to_end_on_postgresql(
             assert a.post("/api/clinics", json={"name": "PostgreSQL Clinic"}).status_code == 409
             # PostgreSQL refuses NUL characters in text, which SQLite stores: a clean 422, not a server error
             r = a.post("/api/clinics", json={"name": "bad\u0000name"})
-            assert r.status_code == 422 and "NUL" in r.json()["detail"], r.text
+            assert r.status_code == 422 and "NUL" in r.json()["detail"][0]["msg"], r.text
         with live.client() as anon:
             assert (
                 anon.post(
@@ -86,7 +86,7 @@ def test_web_app_end_to_end_on_postgresql(
                 json={"scenario": "heights", "source": "replay:" + "x" * 80 + ":" + "y" * 80},
             )
             # text longer than its column: refused by PostgreSQL, a clean 422
-            assert r.status_code == 422 and "fit its field" in r.json()["detail"], r.text
+            assert r.status_code == 422 and "fit its field" in r.json()["detail"][0]["msg"], r.text
             assert c.post(f"/api/sessions/{sid}/start").json()["state"] == "running"
             _wait(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
             assert c.post(f"/api/sessions/{sid}/notes", json={"text": "steady breathing"}).status_code == 201

@@ -26,7 +26,16 @@ from attunexr.models._reactivity_report import (
     render_reactivity_report,
     write_reactivity_report,
 )
-from attunexr.models._registry import REGISTRY_DIR, list_models, load_card, load_model, save_model
+from attunexr.models._registry import (
+    MODEL_NAME_PATTERN,
+    REGISTRY_DIR,
+    available_models,
+    list_models,
+    load_card,
+    load_model,
+    load_named_model,
+    save_model,
+)
 from attunexr.models._report import render_report, write_report
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets
 from attunexr.models._workflows import (
@@ -41,6 +50,7 @@ from attunexr.models._workflows import (
 __all__ = [
     "compare_predictions",
     "METRIC_NAMES",
+    "MODEL_NAME_PATTERN",
     "NON_FEATURE_COLUMNS",
     "REGISTRY_DIR",
     "TASKS",
@@ -55,6 +65,7 @@ __all__ = [
     "TaskSpec",
     "analyse_reactivity",
     "auroc",
+    "available_models",
     "binary_metrics",
     "bootstrap_ci",
     "calibration_slope_intercept",
@@ -70,6 +81,7 @@ __all__ = [
     "list_models",
     "load_card",
     "load_model",
+    "load_named_model",
     "loso_predictions",
     "make_detector",
     "per_subject_metrics",

@@ -2,6 +2,11 @@
 
 A model folder holds ``model.joblib`` (the fitted detector; a pickle: load only models you trust),
 ``card.json`` and ``card.html``.
+
+:func:`load_model` takes a registered name or a folder path, for the command line and scripts run by the person who
+owns the files. Anything that takes a model name from someone else (the web app's session plans) uses
+:func:`load_named_model`: a name matching :data:`MODEL_NAME_PATTERN` (no dots, no slashes), looked up in the registry
+and then in one folder the operator configured, never a path.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +23,18 @@ import joblib
 from attunexr.errors import ModelError
 from attunexr.models._detector import _Detector
 
-__all__ = ["REGISTRY_DIR", "list_models", "load_card", "load_model", "model_dir", "save_model"]
+__all__ = [
+    "MODEL_NAME_PATTERN",
+    "REGISTRY_DIR",
+    "available_models",
+    "list_models",
+    "load_card",
+    "load_model",
+    "load_named_model",
+    "model_dir",
+    "named_model_dir",
+    "save_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +42,8 @@ REGISTRY_DIR = Path(__file__).parent / "registry"
 MODEL_FILE = "model.joblib"
 CARD_JSON = "card.json"
 CARD_HTML = "card.html"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_NAME = re.compile(MODEL_NAME_PATTERN)
 
 
 def list_models() -> list[str]:
@@ -51,9 +70,46 @@ def model_dir(name_or_path: str | Path) -> Path:
     )
 
 
+def available_models(models_dir: str | Path | None = None) -> list[str]:
+    """Names :func:`load_named_model` accepts: the registry's, then those in ``models_dir`` (operator folder)."""
+    names = list_models()
+    if models_dir is not None and Path(models_dir).is_dir():
+        names += sorted(p.name for p in Path(models_dir).iterdir()
+                        if _NAME.match(p.name) and p.name not in names and (p / MODEL_FILE).is_file())
+    return names
+
+
+def named_model_dir(name: str, models_dir: str | Path | None = None) -> Path:
+    """The folder of the model called ``name``: in the registry, else directly inside ``models_dir``.
+
+    ``name`` is a name, never a path: it must match :data:`MODEL_NAME_PATTERN` (letters, digits, ``_`` and ``-``;
+    no dots or slashes), so it cannot leave those two folders.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ModelError(f"model name {name!r} is not a name: use letters, digits, '_' and '-' only (at most 64), "
+                         "a model folder name")
+    for base in (REGISTRY_DIR, Path(models_dir) if models_dir is not None else None):
+        if base is not None and (base / name / MODEL_FILE).is_file():
+            return base / name
+    where = "the registry" + (f" or {models_dir}" if models_dir is not None else "")
+    raise ModelError(f"no model named {name!r} in {where}; available: "
+                     f"{', '.join(available_models(models_dir)) or 'none'}")
+
+
+def load_named_model(name: str, models_dir: str | Path | None = None) -> _Detector:
+    """The fitted detector called ``name`` from the registry or the operator's ``models_dir`` (never a path)."""
+    return _load(named_model_dir(name, models_dir))
+
+
 def load_model(name_or_path: str | Path) -> _Detector:
-    """A fitted detector: ``load_model("stress")`` (registry) or ``load_model("path/to/model_dir")``."""
-    folder = model_dir(name_or_path)
+    """A fitted detector: ``load_model("stress")`` (registry) or ``load_model("path/to/model_dir")``.
+
+    Unpickling runs code from the file: pass only paths you trust, never a value from a request (use
+    :func:`load_named_model` there)."""
+    return _load(model_dir(name_or_path))
+
+
+def _load(folder: Path) -> _Detector:
     try:
         det = joblib.load(folder / MODEL_FILE)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the file is unusable

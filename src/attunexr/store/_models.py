@@ -36,6 +36,7 @@ __all__ = [
     "Base",
     "Clinic",
     "Consent",
+    "LoginAttempt",
     "LoginSession",
     "Patient",
     "ROLES",
@@ -81,12 +82,18 @@ class User(Base):
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     clinic: Mapped[Clinic | None] = relationship()
 
 
 class LoginSession(Base):
-    """A signed-in browser (cookie + CSRF token) or an API client (bearer token); only the token's hash is kept."""
+    """A signed-in browser (cookie + CSRF token) or an API client (bearer token); only the token's hash is kept.
+
+    A login ends when it expires or is revoked (``revoked_at`` set: sign-out, the user ending their other logins,
+    a password change, an admin revoking the user's logins or deactivating the user); the row is kept for the
+    user's list of logins and removed some time after it ended.
+    """
 
     __tablename__ = "login_sessions"
 
@@ -97,8 +104,23 @@ class LoginSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     user: Mapped[User] = relationship()
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt (for throttling per account and per client address); kept for a day."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(120), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    success: Mapped[bool] = mapped_column(Boolean)
 
 
 class Patient(Base):

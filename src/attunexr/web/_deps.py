@@ -1,16 +1,26 @@
-"""FastAPI dependencies: services, database sessions, the signed-in caller and CSRF checks."""
+"""FastAPI dependencies: services, database sessions, the signed-in caller and CSRF checks; shared parameter types."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session
 
 from attunexr.web._auth import SAFE_METHODS, Principal, check_csrf, principal_from_token, token_from
+from attunexr.web._schemas import MAX_ID
 from attunexr.web._services import WebServices
 
-__all__ = ["get_db", "get_principal", "get_services", "get_writer", "optional_principal"]
+__all__ = ["IdPath", "get_db", "get_principal", "get_services", "get_writer", "optional_principal",
+           "unprocessable"]
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a database id")]
+
+
+def unprocessable(message: str, *loc: str | int) -> HTTPException:
+    """A 422 whose body follows the validation-error schema FastAPI declares (``detail`` is a list)."""
+    return HTTPException(422, [{"loc": list(loc) or ["body"], "msg": message, "type": "value_error"}])
 
 
 def get_services(request: Request) -> WebServices:

@@ -9,7 +9,8 @@ Which parts are used (each is recorded in ``engine.info`` and in the session rep
   ``virtual`` → a virtual patient from :mod:`attunexr.simulation` whose fear responds to the exposure
   level; ``replay:DATASET:SUBJECT`` → a real recording through :func:`attunexr.io.datasets.get_dataset`
   replayed second by second;
-- analyzer: the plan's registered detector (``attunexr.models.load_model("stress")`` by default), run with
+- analyzer: the plan's model by name (``stress`` by default) from the registry or the operator's models folder
+  (:func:`attunexr.models.load_named_model`; a plan never names a path), run with
   :class:`attunexr.features.FeatureStream` by the session's :class:`attunexr.session.LiveSession`;
 - controller: :class:`attunexr.exposure.ExposureController` (its bounds gate every escalation);
 - safety: the :mod:`attunexr.safety` monitors.
@@ -23,7 +24,7 @@ from typing import Any
 
 from attunexr.errors import ConfigurationError
 from attunexr.io.datasets import get_dataset
-from attunexr.models import load_model
+from attunexr.models import load_named_model
 from attunexr.recording import Recording
 from attunexr.web._adapters import ControllerAdapter, DetectorAnalyzer, SupervisorAdapter, hierarchy_levels
 from attunexr.web._engine import ClientSource, ReplaySource, SensorSource, SessionEngine, default_levels
@@ -42,10 +43,11 @@ def load_replay_recording(spec: str, data_dir: Path | None = None) -> Recording:
     return get_dataset(dataset).load(subject, data_dir=data_dir)
 
 
-def _analyzer(plan: dict[str, Any]) -> DetectorAnalyzer:
-    """The plan's registered detector (``stress`` by default); a missing model is an error, never a silent stand-in."""
+def _analyzer(plan: dict[str, Any], models_dir: Path | None = None) -> DetectorAnalyzer:
+    """The plan's model by name (``stress`` by default) from the registry or ``models_dir``; a missing model is an
+    error, never a silent stand-in."""
     name = plan.get("model", "stress")
-    return DetectorAnalyzer(load_model(name), model_name=name)
+    return DetectorAnalyzer(load_named_model(name, models_dir), model_name=name)
 
 
 def _controller(plan: dict[str, Any], n_levels: int) -> ControllerAdapter:
@@ -74,7 +76,8 @@ def scenario_levels(scenario: str) -> list[dict[str, Any]]:
     return hierarchy_levels(scenario) or default_levels(scenario)
 
 
-def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None) -> SessionEngine:
+def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None,
+                 models_dir: Path | None = None) -> SessionEngine:
     """Assemble the engine for one session from its plan (see :class:`attunexr.web._schemas.SessionPlanIn`)."""
     scenario = plan["scenario"]
     custom = plan.get("levels")
@@ -116,7 +119,7 @@ def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None) -> Sessi
             "ble:ADDRESS[/ecg] or replay:DATASET:SUBJECT")
     controller = _controller(plan, len(levels))
     return SessionEngine(
-        scenario=scenario, levels=levels, source=source, analyzer=_analyzer(plan), controller=controller,
+        scenario=scenario, levels=levels, source=source, analyzer=_analyzer(plan, models_dir), controller=controller,
         safety=_safety(plan), start_level=int(plan.get("start_level", 0)),
         max_level=int(ctl.get("max_level", len(levels) - 1)),
         session_length_s=ctl.get("session_length_s"), suds_every_s=plan.get("suds_every_s", 120.0),

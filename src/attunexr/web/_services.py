@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import queue
+import re
 import secrets
 import threading
 import time
@@ -29,10 +30,13 @@ from attunexr.store import (
     User,
     append_audit,
     audit_checkpoint,
+    check_password_policy,
     hash_password,
+    limit_password_hashing,
     load_store_key,
     secure_data_dir,
 )
+from attunexr.web._auth import revoke_logins
 from attunexr.web._live import LiveRegistry, LiveSessionRunner
 from attunexr.web._live_bridge import build_engine
 from attunexr.web._schemas import SessionPlanIn
@@ -113,12 +117,20 @@ class WebServices:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         secure_data_dir(Path(settings.data_dir))  # 0700, umask 0077: the database, logs and reports stay private
+        limit_password_hashing(settings.max_parallel_password_checks)
         self.db = Database(settings.resolved_database_url(), data_dir=Path(settings.data_dir))
         self.db.upgrade()
         self.cipher = FieldCipher(load_store_key(Path(settings.data_dir)))
         self.live = LiveRegistry()
         self.writer = EventWriter(self.db)
         self._watchers: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------- models
+    def model_names(self) -> list[str]:
+        """Models a session plan may name: the registry's and those in the operator's ``models_dir``."""
+        from attunexr.models import available_models
+
+        return available_models(self.settings.models_dir)
 
     # ------------------------------------------------------------- patients
     def create_patient(self, db: Any, clinic_id: int, created_by: int, identifying: dict[str, str]) -> Patient:
@@ -160,7 +172,8 @@ class WebServices:
             if plan.get("seed") is None:
                 plan["seed"] = session_id
             clinic_id = ts.clinic_id
-        engine = await asyncio.to_thread(build_engine, plan, data_dir=self.settings.dataset_dir)
+        engine = await asyncio.to_thread(build_engine, plan, data_dir=self.settings.dataset_dir,
+                                         models_dir=self.settings.models_dir)
         # live signals from a client arrive in real time: such a session runs at 1x whatever the settings say
         source = str(plan.get("source", "virtual"))
         if source == "client":
@@ -244,25 +257,39 @@ class WebServices:
         self.db.dispose()
 
     # ------------------------------------------------------------- accounts
-    def ensure_admin(self, password: str) -> None:
-        """Create or reset the account ``admin`` (role admin, no clinic)."""
+    def ensure_admin(self, password: str, username: str = "admin") -> None:
+        """Create or reset the admin account ``username`` (role admin, no clinic, active); the password must pass
+        the policy. Resetting ends every login of that account."""
+        if not re.fullmatch(r"[A-Za-z0-9_.@-]{2,120}", username):
+            raise ConfigurationError(f"admin name {username!r}: use 2-120 letters, digits, '_', '.', '@' or '-'")
+        check_password_policy(password, username)
         with self.db.begin() as db:
-            user = db.execute(select(User).where(User.username == "admin")).scalar_one_or_none()
+            user = db.execute(select(User).where(User.username == username)).scalar_one_or_none()
             if user is None:
-                db.add(User(username="admin", password_hash=hash_password(password), role="admin", clinic_id=None))
+                user = User(username=username, password_hash=hash_password(password), role="admin", clinic_id=None,
+                            password_changed_at=datetime.now(UTC))
+                db.add(user)
             else:
+                if user.role != "admin":
+                    raise ConfigurationError(f"user {username!r} exists with the role {user.role}; pick another name")
                 user.password_hash = hash_password(password)
+                user.password_changed_at = datetime.now(UTC)
+                user.active = True
             db.commit()
-            append_audit(db, actor="system", action="ensure_admin", resource="user", resource_id="admin")
+            revoke_logins(db, user.id, "password_changed")
+            append_audit(db, actor="system", action="ensure_admin", resource="user", resource_id=user.id)
 
     # ------------------------------------------------------------- demo
     def ensure_demo(self, password: str | None, source: str = "virtual",
                     scenario: str = "heights", speed: float | None = None) -> DemoAccount:
         """Create (or reuse) the demo clinic, clinician ``clinician``, a patient with consent and a planned session.
 
-        The clinician's password is set to ``password`` (or a random one, returned) on every call.
+        The clinician's password is set to ``password`` (or a random one, returned) on every call; a given password
+        must pass the policy.
         """
-        password = password or secrets.token_urlsafe(9)
+        if password is not None:
+            check_password_policy(password, "clinician")
+        password = password or secrets.token_urlsafe(15)
         with self.db.begin() as db:
             clinic = db.execute(select(Clinic).where(Clinic.name == "Demo clinic")).scalar_one_or_none()
             if clinic is None:

@@ -29,7 +29,7 @@ from attunexr.store._audit import GENESIS_HASH, audit_checkpoint, canonical_json
 from attunexr.store._fieldcrypt import StoreKeys, seal_value, token_digest
 
 revision = "0002_at_rest"
-down_revision = "0001"
+down_revision = "0002_accounts"
 branch_labels = None
 depends_on = None
 

@@ -267,3 +267,41 @@ async def test_strings_that_cannot_be_stored_are_rejected(live_server) -> None:
         await ws2.send(json.dumps({"v": 1, "type": "hello", "token": token, "t_now": NOW}))
         assert (await _reply(ws2))["type"] == "welcome"
     await manager.close_session(session.session_id)
+
+
+def _binary_with_header(header: bytes, payload: bytes) -> bytes:
+    return b"AXB1" + len(header).to_bytes(4, "little") + header + payload
+
+
+# Messages the published schema rejects that the server used to accept (found by tests/fuzz).
+SCHEMA_INVALID = [
+    # "t" must be a list when present; it used to be read as "absent" and t0 used instead
+    _samples(t=None),
+    # a t0 of the wrong type next to explicit times used to be ignored
+    _samples(rate=None, t=[99.0, 99.5], t0="soon"),
+    # true is not the protocol version 1
+    json.dumps({"v": True, "type": "ping", "id": 1}),
+    # numbers are numbers: booleans and numeric strings inside values used to be converted
+    _samples(values=[True, 1.0]),
+    _samples(values=["1.5", 1.0]),
+    # a binary header with an encoded surrogate (not UTF-8) used to decode leniently
+    _binary_with_header(
+        b'{"v":1,"type":"samples","streams":[{"stream":"e\xed\xa0\x80","kind":"eda","rate":4,"n":1,"t0":99}]}',
+        np.array([1.0]).tobytes(),
+    ),
+]
+
+
+@pytest.mark.parametrize("frame", SCHEMA_INVALID, ids=range(len(SCHEMA_INVALID)))
+async def test_schema_invalid_messages_are_rejected(live_server, frame: str | bytes) -> None:
+    host, manager = live_server
+    session, token = await manager.open_session(RecordingMeta(subject="p-schema"))
+    ws = await _open(host, token)
+    await ws.send(frame)
+    err = await _reply(ws)
+    assert err["type"] == "error" and err["code"] in ("bad_message", "unsupported_version", "bad_frame"), err
+    await _valid_message_still_works(ws, 5)
+    await ws.close()
+    await asyncio.sleep(0.05)
+    assert session.samples_in == 0
+    await manager.close_session(session.session_id)

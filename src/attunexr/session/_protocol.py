@@ -263,7 +263,7 @@ class ProtocolHandler:
         if not isinstance(msg, dict):
             raise _Reject("bad_message", f"a message must be a JSON object, got {type(msg).__name__}")
         v = msg.get("v")
-        if type(v) is not int or v != PROTOCOL_VERSION:
+        if type(v) not in _NUMBER_TYPES or v != PROTOCOL_VERSION:  # 1 or 1.0 (JSON Schema's const), never true
             raise _Reject("unsupported_version", f'protocol version {_show(v)} is not supported; send "v": 1')
         mtype = msg.get("type")
         if not isinstance(mtype, str):
@@ -404,7 +404,8 @@ class ProtocolHandler:
         """Optional fields every message may carry: ``seq`` (a safe integer) and ``sent_at`` (a number)."""
         if "seq" in msg:
             seq = msg["seq"]
-            if type(seq) is not int or abs(seq) > _MAX_SAFE_INT:
+            integral = type(seq) is int or (type(seq) is float and seq.is_integer())
+            if not integral or abs(seq) > _MAX_SAFE_INT:
                 raise _Reject(
                     "bad_message", f"'seq' must be an integer below 2**53 in size, got {_show(seq)}"
                 )
@@ -484,9 +485,9 @@ class ProtocolHandler:
                     )
             else:
                 values = _number_array(s.get("values"), f"{where}values")
-                t = None
-                if s.get("t") is not None:
-                    t = _number_array(s["t"], f"{where}t", flat_only=True)
+                t = _number_array(s["t"], f"{where}t", flat_only=True) if "t" in s else None
+            if "t0" in s:
+                t0 = _num(s, "t0", where)
             n = values.shape[0]
             if n > _MAX_STREAM_SAMPLES:
                 raise _Reject(
@@ -518,7 +519,6 @@ class ProtocolHandler:
                     raise _Reject("bad_message", f"{where}irregular streams (rate null) need explicit 't'")
                 if "t0" not in s:
                     raise _Reject("bad_message", f"{where}needs 't0' (time of the first sample) or 't'")
-                t0 = _num(s, "t0", where)
                 t = t0 + np.arange(n, dtype=np.float64) / rate
                 if not np.all(np.isfinite(t)):
                     raise _Reject("bad_message", f"{where}t0 + i/rate is out of range for {n} samples")

@@ -40,8 +40,11 @@ def _reject_constant(name: str) -> float:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON, rejecting NaN and Infinity (which JSON does not define)."""
+    """Parse JSON, rejecting NaN and Infinity (which JSON does not define) and bytes that are not UTF-8."""
     try:
+        if isinstance(text, bytes | bytearray):
+            # strict UTF-8: json.loads(bytes) would let encoded surrogates (b"\xed\xa0\x80") through
+            text = bytes(text).decode("utf-8")
         return json.loads(text, parse_constant=_reject_constant)
     except ProtocolError:
         raise

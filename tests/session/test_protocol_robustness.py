@@ -62,12 +62,12 @@ def _samples(**stream: Any) -> str:
 # (frame, expected error code, words the error message must contain)
 HUGE_NUMBER_ATTACKS = [
     (
-        '{"v":1,"type":"head_pose","t":%s,"position":[0,1.6,0],"rotation":[0,0,0,1]}' % HUGE,
+        f'{{"v":1,"type":"head_pose","t":{HUGE},"position":[0,1.6,0],"rotation":[0,0,0,1]}}',
         "bad_message",
         "'t'",
     ),
     (
-        '{"v":1,"type":"head_pose","t":99.5,"position":[0,%s,0],"rotation":[0,0,0,1]}' % HUGE,
+        f'{{"v":1,"type":"head_pose","t":99.5,"position":[0,{HUGE},0],"rotation":[0,0,0,1]}}',
         "bad_message",
         "'position'",
     ),
@@ -77,16 +77,20 @@ HUGE_NUMBER_ATTACKS = [
     (_samples(rate="HUGE").replace('"HUGE"', HUGE), "bad_message", "rate"),
     (_samples(rate=None, t=[99.0, "HUGE"]).replace('"HUGE"', HUGE), "bad_message", "t"),
     (
-        '{"v":1,"type":"samples","sent_at":%s,"streams":[{"stream":"eda","kind":"eda","rate":4,"t0":99,'
-        '"values":[1]}]}' % HUGE,
+        f'{{"v":1,"type":"samples","sent_at":{HUGE},"streams":[{{"stream":"eda","kind":"eda","rate":4,"t0":99,'
+        '"values":[1]}]}',
         "bad_message",
         "sent_at",
     ),
-    ('{"v":1,"type":"event","t":99.5,"label":"suds","value":%s}' % HUGE, "bad_message", "value"),
-    ('{"v":1,"type":"gaze","t":99.5,"direction":[0,0,1],"pupil_mm":%s}' % HUGE, "bad_message", "pupil_mm"),
-    ('{"v":1,"type":"ping","id":%s}' % HUGE, "bad_message", "id"),
+    (f'{{"v":1,"type":"event","t":99.5,"label":"suds","value":{HUGE}}}', "bad_message", "value"),
     (
-        '{"v":1,"type":"head_pose","t":-%s,"position":[0,1.6,0],"rotation":[0,0,0,1]}' % HUGE,
+        f'{{"v":1,"type":"gaze","t":99.5,"direction":[0,0,1],"pupil_mm":{HUGE}}}',
+        "bad_message",
+        "pupil_mm",
+    ),
+    (f'{{"v":1,"type":"ping","id":{HUGE}}}', "bad_message", "id"),
+    (
+        f'{{"v":1,"type":"head_pose","t":-{HUGE},"position":[0,1.6,0],"rotation":[0,0,0,1]}}',
         "bad_message",
         "'t'",
     ),
@@ -115,7 +119,7 @@ async def test_huge_t_now_in_hello_is_refused_without_signing_in(live_server) ->
     host, manager = live_server
     session, token = await manager.open_session(RecordingMeta(subject="p-hello"))
     async with connect(f"ws://{host}/live/ws/vr") as ws:
-        await ws.send('{"v":1,"type":"hello","token":"%s","t_now":%s}' % (token, HUGE))
+        await ws.send(f'{{"v":1,"type":"hello","token":"{token}","t_now":{HUGE}}}')
         err = await _reply(ws)
         assert err["code"] == "bad_message" and "t_now" in err["message"]
         await ws.send(json.dumps({"v": 1, "type": "ping", "id": 3}))
@@ -182,7 +186,7 @@ async def test_a_rejected_gaze_message_uses_nothing(live_server) -> None:
     session, token = await manager.open_session(RecordingMeta(subject="p-gaze"))
     ws = await _open(host, token)
     for bad_pupil in ('"3.4"', "true", "[3.4]", HUGE, "1e999"):
-        await ws.send('{"v":1,"type":"gaze","t":99.5,"direction":[0,0,1],"pupil_mm":%s}' % bad_pupil)
+        await ws.send(f'{{"v":1,"type":"gaze","t":99.5,"direction":[0,0,1],"pupil_mm":{bad_pupil}}}')
         err = await _reply(ws)
         assert err["type"] == "error" and "pupil_mm" in err["message"], (bad_pupil, err)
         await _valid_message_still_works(ws, 1)
@@ -201,7 +205,9 @@ async def test_hello_with_invalid_subscribe_leaves_the_connection_signed_out(
     host, manager = live_server
     session, token = await manager.open_session(RecordingMeta(subject="p-sub"))
     async with connect(f"ws://{host}/live/ws/vr") as ws:
-        await ws.send('{"v":1,"type":"hello","token":"%s","t_now":100,"subscribe":%s}' % (token, subscribe))
+        await ws.send(
+            f'{{"v":1,"type":"hello","token":"{token}","t_now":100,"subscribe":{subscribe}}}'
+        )
         err = await _reply(ws)
         assert err["code"] == "bad_message" and "subscribe" in err["message"]
         # refused means refused: telemetry is not accepted on this connection

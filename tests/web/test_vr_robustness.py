@@ -82,9 +82,8 @@ async def test_bad_head_pose_never_drops_the_link(live_server: LiveServer, clini
          "7 channels"),
         (encode_binary_samples([one_channel]), "7 channels"),
         # a 400-digit integer as time and inside samples
-        ('{"v":1,"type":"head_pose","t":%s,"position":[0,1.6,0],"rotation":[0,0,0,1]}' % HUGE, "range"),
-        ('{"v":1,"type":"samples","streams":[{"stream":"eda","kind":"eda","rate":4,"t0":%f,"values":[1,%s]}]}'
-         % (now - 1, HUGE), "range"),
+        (f'{{"v":1,"type":"head_pose","t":{HUGE},"position":[0,1.6,0],"rotation":[0,0,0,1]}}', "range"),
+        (f'{{"v":1,"type":"samples","streams":[{{"stream":"eda","kind":"eda","rate":4,"t0":{now - 1:f},"values":[1,{HUGE}]}}]}}', "range"),
     ]
     for frame, words in attacks:
         await ws.send(frame)
@@ -122,7 +121,7 @@ async def test_rejected_gaze_and_refused_hello_use_nothing(live_server: LiveServ
     ws = await _hello(live_server, sid, token)
     t = time.monotonic()
     for pupil in ('"3.4"', HUGE, "-1e999"):
-        await ws.send('{"v":1,"type":"gaze","t":%f,"direction":[0,0,1],"pupil_mm":%s}' % (t, pupil))
+        await ws.send(f'{{"v":1,"type":"gaze","t":{t:f},"direction":[0,0,1],"pupil_mm":{pupil}}}')
         err = await _reply(ws)
         assert err["type"] == "error" and "pupil_mm" in err["message"], err
         await _still_works(ws, 1)

@@ -297,13 +297,23 @@ def _run_key(entities: dict[str, str]) -> tuple[str, ...]:
     return tuple(entities.get(k, "") for k in RUN_ENTITIES)
 
 
+def _tsv_rows(path: Path, encoding: str) -> list[list[str]]:
+    """The rows of a small TSV file; bytes that are not text in ``encoding`` are a format error."""
+    try:
+        with path.open(newline="", encoding=encoding) as fh:
+            return list(csv.reader(fh, delimiter="\t"))
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, f"is not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except csv.Error as err:
+        raise DataFormatError(path, f"is not a valid TSV table: {err}") from err
+
+
 def _acq_times(subject_folder: Path, sub: str, ses: str) -> dict[str, float]:
     name = f"sub-{sub}" + (f"_ses-{ses}" if ses else "") + "_scans.tsv"
     path = subject_folder / name
     if not path.exists():
         return {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))
+    rows = _tsv_rows(path, "utf-8")
     if not rows or "filename" not in rows[0]:
         raise DataFormatError(path, "needs a header with a filename column")
     if "acq_time" not in rows[0]:
@@ -338,8 +348,7 @@ def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[
     path = root / "participants.tsv"
     if not path.is_file():
         return {}, {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # spreadsheet programs often write a BOM
-        rows = list(csv.reader(fh, delimiter="\t"))
+    rows = _tsv_rows(path, "utf-8-sig")  # spreadsheet programs often write a BOM
     if not rows or "participant_id" not in rows[0]:
         raise DataFormatError(path, "needs a header with a participant_id column")
     header = rows[0]

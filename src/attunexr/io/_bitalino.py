@@ -94,6 +94,8 @@ def _header(path: Path, lines: list[str]) -> tuple[dict[str, Any], int]:
         header = json.loads(json_lines[0])
     except json.JSONDecodeError as err:
         raise DataFormatError(path, f"wrong header: the JSON line is not valid JSON ({err.msg})") from err
+    except (ValueError, RecursionError) as err:  # e.g. an integer of more digits than Python converts
+        raise DataFormatError(path, f"wrong header: the JSON line cannot be read ({err})") from err
     if not isinstance(header, dict) or len(header) != 1:
         raise DataFormatError(path, f"wrong header: expected exactly one device, found {len(header)}")
     device = next(iter(header.values()))

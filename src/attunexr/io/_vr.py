@@ -280,7 +280,10 @@ def _mean_valid(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.fl
 def read_button_presses(path: str | Path, utc_offset_s: float = 3600.0) -> NDArray[np.float64]:
     """Sorted Unix times (UTC) of the button samples in a ``*_cs_timestamps.csv`` (may be empty)."""
     path = Path(path)
-    text = path.read_text().strip().splitlines()
+    try:
+        text = path.read_text(encoding="utf-8").strip().splitlines()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, f"is not UTF-8 text ({err.reason} at byte {err.start})") from err
     if not text or text[0].strip() != "cs_timestamp":
         raise DataFormatError(path, "wrong header: the first row must be 'cs_timestamp'")
     rows = pd.Series([r.strip() for r in text[1:] if r.strip()], dtype="string")

@@ -1,0 +1,92 @@
+"""Bytes that are not text (or not the table they claim to be) give DataFormatError naming the file, never
+UnicodeDecodeError, ValueError or a pandas error. Each case damages a real file the way the fuzz suite did."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from attunexr.errors import DataFormatError
+from attunexr.io import (
+    read_bids,
+    read_bitalino,
+    read_csv_signals,
+    read_empatica,
+    read_participants,
+    read_vr_session,
+    write_bids,
+)
+
+
+def _copy_vr_session(src: Path, dst: Path) -> Path:
+    """A real VR session folder with only what the button test needs (the button file and one E4 stream)."""
+    (dst / "Empatica").mkdir(parents=True)
+    shutil.copy(src / "Empatica" / "EDA.json", dst / "Empatica" / "EDA.json")
+    cs = next(src.glob("*_cs_timestamps.csv"))
+    shutil.copy(cs, dst / cs.name)
+    return dst / cs.name
+
+
+def test_button_file_that_is_not_utf8(vr_cybersickness_dir: Path, tmp_path: Path) -> None:
+    cs = _copy_vr_session(vr_cybersickness_dir / "data" / "train" / "2", tmp_path / "s")
+    assert read_vr_session(tmp_path / "s").events  # the real file reads, with its presses
+    cs.write_bytes(b"\xff" + cs.read_bytes())
+    with pytest.raises(DataFormatError, match="cs_timestamps.csv.*not UTF-8"):
+        read_vr_session(tmp_path / "s")
+
+
+@pytest.fixture(scope="module")
+def bids_root(stress_predict_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bids") / "ds"
+    write_bids(read_empatica(stress_predict_dir / "Raw_data" / "S03").crop(0.0, 20.0), root, task="stress")
+    return root
+
+
+@pytest.mark.parametrize("damage", [b"\x80", b"\xed\xa0\x80"])
+def test_scans_file_with_undecodable_acquisition_time(bids_root: Path, tmp_path: Path, damage: bytes) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(bids_root, root)
+    scans = next(root.rglob("*_scans.tsv"))
+    text = scans.read_bytes()
+    assert b"acq_time" in text
+    scans.write_bytes(text.replace(b"T", b"T" + damage, 1).replace(b"\nbeh", b"\n" + damage + b"beh", 1))
+    with pytest.raises(DataFormatError, match="scans.tsv.*not UTF-8"):
+        read_bids(root)
+
+
+def test_participants_file_that_is_not_utf8(bids_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(bids_root, root)
+    path = root / "participants.tsv"
+    path.write_bytes(path.read_bytes() + b"sub-\xc3\x28\n")
+    with pytest.raises(DataFormatError, match="participants.tsv.*not UTF-8"):
+        read_participants(root)
+
+
+def test_bitalino_header_with_an_unconvertible_number(stress_predict_dir: Path, tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("_bitalino_fixture", Path(__file__).parent / "test_bitalino.py")
+    assert spec is not None and spec.loader is not None
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    rec = read_empatica(stress_predict_dir / "Raw_data" / "S07").crop(1200.0, 1215.0)
+    path = helper.write_opensignals(tmp_path / "os.txt", rec.streams["eda"].values, rec.streams["temp"].values)
+    read_bitalino(path)
+    path.write_text(path.read_text().replace('"firmware version": 1280', '"firmware version": 1' + "0" * 5000))
+    with pytest.raises(DataFormatError, match="os.txt.*header"):
+        read_bitalino(path)
+
+
+def test_csv_whose_quotes_split_rows_differently(stress_predict_dir: Path, tmp_path: Path) -> None:
+    rec = read_empatica(stress_predict_dir / "Raw_data" / "S02").crop(700.0, 705.0)
+    eda = rec.streams["eda"]
+    rows = [f"{t:.3f},{v:.6f}" for t, v in zip(eda.timestamps, eda.values, strict=True)]
+    path = tmp_path / "signals.csv"
+    path.write_text("time,eda\n" + "\n".join(rows) + "\n")
+    assert read_csv_signals(path, rate=4.0).streams
+    rows[3] = '"' + rows[3]  # an unbalanced quote swallows the rows after it into one field
+    path.write_text("time,eda\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataFormatError, match="signals.csv"):
+        read_csv_signals(path, rate=4.0)

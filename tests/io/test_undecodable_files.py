@@ -90,3 +90,20 @@ def test_csv_whose_quotes_split_rows_differently(stress_predict_dir: Path, tmp_p
     path.write_text("time,eda\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataFormatError, match="signals.csv"):
         read_csv_signals(path, rate=4.0)
+
+
+def test_json_files_with_numbers_python_will_not_convert(bids_root: Path, vr_cybersickness_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """JSON allows any number of digits; Python refuses to convert more than 4300 (ValueError, not JSONDecodeError)."""
+    root = tmp_path / "ds"
+    shutil.copytree(bids_root, root)
+    side = next(root.rglob("*_recording-eda_physio.json"))
+    side.write_text(side.read_text().replace('"SamplingFrequency": 4.0', '"SamplingFrequency": 4' + "0" * 5000))
+    with pytest.raises(DataFormatError, match="eda_physio.json"):
+        read_bids(root)
+    _copy_vr_session(vr_cybersickness_dir / "data" / "train" / "2", tmp_path / "s")
+    eda = tmp_path / "s" / "Empatica" / "EDA.json"
+    first_value = eda.read_text().split("[", 1)[1].split(",", 1)[0].strip()
+    eda.write_text(eda.read_text().replace(first_value, "1" + "0" * 5000, 1))
+    with pytest.raises(DataFormatError, match="EDA.json"):
+        read_vr_session(tmp_path / "s")

@@ -52,6 +52,8 @@ def _load_json(path: Path) -> dict[str, Any]:
         raise DataFormatError(path, f"is not valid JSON ({err.msg} at line {err.lineno})") from err
     except UnicodeDecodeError as err:
         raise DataFormatError(path, "is not UTF-8 text; expected a JSON sidecar") from err
+    except (ValueError, RecursionError) as err:  # a number of more digits than Python converts, deep nesting
+        raise DataFormatError(path, f"cannot be read as JSON: {err}") from err
     if not isinstance(data, dict):
         raise DataFormatError(path, "must hold a JSON object (key: value pairs)")
     return data
@@ -370,7 +372,7 @@ def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[
     if side.is_file():
         try:
             sidecar = json.loads(side.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, RecursionError) as err:  # also UnicodeDecodeError
             raise DataFormatError(side, f"is not valid JSON: {err}") from err
     descriptions: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {}

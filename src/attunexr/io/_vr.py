@@ -184,7 +184,7 @@ def read_json_signal(
     path = Path(path)
     try:
         doc = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # also UnicodeDecodeError and numbers Python will not convert
         raise DataFormatError(path, f"not valid JSON (truncated?): {err}") from err
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, dict):

@@ -107,3 +107,25 @@ def test_json_files_with_numbers_python_will_not_convert(bids_root: Path, vr_cyb
     eda.write_text(eda.read_text().replace(first_value, "1" + "0" * 5000, 1))
     with pytest.raises(DataFormatError, match="EDA.json"):
         read_vr_session(tmp_path / "s")
+
+
+def test_bitalino_header_values_that_would_hang_or_crash(stress_predict_dir: Path, tmp_path: Path) -> None:
+    """A resolution of 10**400 bits used to compute 2**(10**400) (the reader hung, eating gigabytes); header
+    fields of the wrong type used to raise TypeError."""
+    spec = importlib.util.spec_from_file_location("_bitalino_fixture", Path(__file__).parent / "test_bitalino.py")
+    assert spec is not None and spec.loader is not None
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    rec = read_empatica(stress_predict_dir / "Raw_data" / "S07").crop(1200.0, 1215.0)
+    path = helper.write_opensignals(tmp_path / "os.txt", rec.streams["eda"].values, rec.streams["temp"].values)
+    good = path.read_text()
+    for old, new in (
+        ('"resolution": [4, 1, 1, 1, 1, 10, 10]', '"resolution": [4, 1, 1, 1, 1, 1' + "0" * 400 + ", 10]"),
+        ('"resolution": [4, 1, 1, 1, 1, 10, 10]', '"resolution": [4, 1, 1, 1, 1, "10", 10]'),
+        ('"sensor": ["EDA", "TEMP"]', '"sensor": 7'),
+        ('"sampling rate": 4.0', '"sampling rate": 1e308'),
+    ):
+        assert old in good
+        path.write_text(good.replace(old, new))
+        with pytest.raises(DataFormatError, match="os.txt.*header"):
+            read_bitalino(path)

@@ -129,3 +129,33 @@ def test_bitalino_header_values_that_would_hang_or_crash(stress_predict_dir: Pat
         path.write_text(good.replace(old, new))
         with pytest.raises(DataFormatError, match="os.txt.*header"):
             read_bitalino(path)
+
+
+def test_integers_beyond_float64_in_json_and_csv(bids_root: Path, vr_cybersickness_dir: Path, tmp_path: Path) -> None:
+    """A 400-digit integer is valid JSON/CSV that Python parses but cannot make a float of (OverflowError)."""
+    huge = "1" + "0" * 399
+    root = tmp_path / "ds"
+    shutil.copytree(bids_root, root)
+    side = next(root.rglob("*_recording-eda_physio.json"))
+    side.write_text(side.read_text().replace('"SamplingFrequency": 4.0', f'"SamplingFrequency": {huge}'))
+    with pytest.raises(DataFormatError, match="eda_physio.json.*SamplingFrequency"):
+        read_bids(root)
+    src = vr_cybersickness_dir / "data" / "train" / "2"
+    _copy_vr_session(src, tmp_path / "s")
+    eda = tmp_path / "s" / "Empatica" / "EDA.json"
+    first_value = eda.read_text().split("[", 1)[1].split(",", 1)[0].strip()
+    eda.write_text(eda.read_text().replace(first_value, huge, 1))
+    with pytest.raises(DataFormatError, match="EDA.json"):
+        read_vr_session(tmp_path / "s")
+    shutil.rmtree(tmp_path / "s")
+    (tmp_path / "s").mkdir()
+    eye = next(src.glob("*_eyetracking_data.csv"))
+    with eye.open() as fh:
+        lines = [next(fh) for _ in range(30)]
+    header = lines[0].rstrip("\n").split(";")
+    cells = lines[5].rstrip("\n").split(";")
+    cells[header.index("timestamp_device")] = huge
+    lines[5] = ";".join(cells) + "\n"
+    (tmp_path / "s" / eye.name).write_text("".join(lines))
+    with pytest.raises(DataFormatError, match="eyetracking_data.csv.*timestamp_device"):
+        read_vr_session(tmp_path / "s")

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import math
+import sys
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -80,6 +81,8 @@ def _sidecar(data_file: Path, root: Path) -> tuple[dict[str, Any], list[Path]]:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, int):  # JSON integers may exceed the float range (math.isfinite would overflow)
+        return float(value) if abs(value) <= sys.float_info.max else None
     return float(value) if math.isfinite(value) else None
 
 

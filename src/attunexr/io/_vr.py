@@ -201,7 +201,7 @@ def read_json_signal(
         raise DataFormatError(path, f"entry {bad!r} is not [value, timestamp]")
     try:
         values = np.asarray([e[0] for e in entries], dtype=np.float64)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise DataFormatError(path, f"non-numeric or ragged sample values: {err}") from err
     if not np.all(np.isfinite(values)):
         bad = int(np.argmax(~np.isfinite(values).reshape(len(values), -1).all(axis=1)))
@@ -233,7 +233,7 @@ def read_eyetracking(
     if df.empty:
         raise DataFormatError(path, "no eye-tracking samples")
     df = df.dropna(subset=["current_timestamp", "timestamp_device"])
-    device = pd.to_numeric(df["timestamp_device"], errors="coerce").to_numpy(dtype=np.float64)
+    device = _to_numbers(df["timestamp_device"], path).to_numpy(dtype=np.float64)
     ok = np.isfinite(device) & (device > 0)
     df, device = df[ok], device[ok] / 1e6
     if device.size < 2:
@@ -249,7 +249,7 @@ def read_eyetracking(
     def eye(side: str, what: str, cols: list[str]) -> NDArray[np.float64]:
         vals: NDArray[np.float64] = (
             df[[f"{side}_{c}" for c in cols]]
-            .apply(pd.to_numeric, errors="coerce")
+            .apply(_to_numbers, path=path)
             .to_numpy(dtype=np.float64, copy=True)
         )
         valid = df[f"{side}_{what}_valid"].astype(str).str.lower().eq("true").to_numpy()
@@ -266,6 +266,15 @@ def read_eyetracking(
     right[~(right > 0)] = np.nan
     pupil = _mean_valid(left, right)[:, 0]
     return times, gaze, pupil
+
+
+def _to_numbers(column: pd.Series, path: Path) -> pd.Series:
+    """Numbers of a CSV column, NaN where a cell is not a number; integers beyond float64 are a format error
+    (``pd.to_numeric(errors="coerce")`` raises OverflowError for them instead of coercing)."""
+    try:
+        return pd.to_numeric(column, errors="coerce")
+    except OverflowError as err:
+        raise DataFormatError(path, f"column {column.name!r} holds a number out of range: {err}") from err
 
 
 def _mean_valid(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:

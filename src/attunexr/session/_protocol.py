@@ -53,7 +53,7 @@ def _error(code: str, message: str, ref: Any = None) -> dict[str, Any]:
 def _show(x: Any) -> str:
     """A short, ASCII-only description of a client value for an error message."""
     if type(x) is int and abs(x) > _FLOAT_MAX:
-        return f"an integer of {len(str(abs(x)))} digits"
+        return f"an integer of about {int(x.bit_length() * math.log10(2)) + 1} digits"  # str() may refuse it
     if isinstance(x, str) and len(x) > 40:
         return f"a string of {len(x)} characters"
     if isinstance(x, list | dict):

@@ -159,3 +159,12 @@ def test_integers_beyond_float64_in_json_and_csv(bids_root: Path, vr_cybersickne
     (tmp_path / "s" / eye.name).write_text("".join(lines))
     with pytest.raises(DataFormatError, match="eyetracking_data.csv.*timestamp_device"):
         read_vr_session(tmp_path / "s")
+
+
+def test_events_file_with_a_field_beyond_the_csv_limit(bids_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(bids_root, root)
+    events = next(root.rglob("*_events.tsv"))
+    events.write_text(events.read_text() + "1.0\t0\t" + "x" * 200_000 + "\tn/a\n")
+    with pytest.raises(DataFormatError, match="events.tsv.*not a valid TSV"):
+        read_bids(root)

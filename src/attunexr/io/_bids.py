@@ -263,11 +263,7 @@ def _cell_float(path: Path, lineno: int, column: str, cell: str, *, allow_na: bo
 
 
 def _read_events(path: Path) -> tuple[list[Interval], list[Event]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh, delimiter="\t"))
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, "is not UTF-8 text; expected a tab-separated events file") from err
+    rows = _tsv_rows(path, "utf-8")
     if not rows:
         raise DataFormatError(path, "is empty; an events file starts with the header onset<TAB>duration")
     header = rows[0]

@@ -99,15 +99,15 @@ _WRONG = [None, True, False, "", "x", "12.5", 0, -1, 1.5, [], [1, 2], {}, {"a": 
 _GARBAGE = st.text(min_size=1, max_size=12)
 
 
-_PATHS: dict[int, tuple[str, tuple[tuple[tuple[Any, ...], Any], ...]]] = {}
+_PATHS: dict[int, tuple[Template, str, tuple[tuple[tuple[Any, ...], Any], ...]]] = {}
 
 
 def _fresh(t: Template) -> tuple[Any, tuple[tuple[tuple[Any, ...], Any], ...]]:
     """A private copy of the template's message and its (unchanging) paths."""
     cached = _PATHS.get(id(t))
-    if cached is None:
-        cached = _PATHS[id(t)] = (json.dumps(t.msg), tuple(paths(t.msg)))
-    return json.loads(cached[0]), cached[1]
+    if cached is None or cached[0] is not t:  # the cache holds the template, so its id is not reused meanwhile
+        cached = _PATHS[id(t)] = (t, json.dumps(t.msg), tuple(paths(t.msg)))
+    return json.loads(cached[1]), cached[2]
 
 
 def _pick(draw: st.DrawFn, seq: Any) -> Any:

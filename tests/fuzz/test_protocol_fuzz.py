@@ -397,47 +397,46 @@ def _websocket_pass(url: str, token: str, templates: list[Template], name: str) 
     """Send mutated messages over one real connection: each one answered, the link kept. Returns (messages,
     rejected, samples of the accepted messages)."""
     schemas = Schemas()
-    ws = connect(url, max_size=1 << 22, compression=None)
-    ws.send(json.dumps({"v": 1, "type": "hello", "token": token, "t_now": T_NOW, "subscribe": ["command"]}))
-    assert _reply(ws)["type"] == "welcome"
-    counts = {"messages": 0, "errors": 0, "samples": 0}
-    for t in templates:
-        ws.send(encode_frame(t))
-        ws.send('{"v":1,"type":"ping","id":0}')
-        assert _reply(ws)["type"] == "pong", t.name
-        counts["samples"] += Case(encode_frame(t), "identity", t.name, obj=t.msg).samples()
-    n = {"i": 0}
+    with connect(url, max_size=1 << 22, compression=None) as ws:
+        ws.send(json.dumps({"v": 1, "type": "hello", "token": token, "t_now": T_NOW, "subscribe": ["command"]}))
+        assert _reply(ws)["type"] == "welcome"
+        counts = {"messages": 0, "errors": 0, "samples": 0}
+        for t in templates:
+            ws.send(encode_frame(t))
+            ws.send('{"v":1,"type":"ping","id":0}')
+            assert _reply(ws)["type"] == "pong", t.name
+            counts["samples"] += Case(encode_frame(t), "identity", t.name, obj=t.msg).samples()
+        n = {"i": 0}
 
-    @fuzz_settings(WS_EXAMPLES)
-    @given(batch=st.lists(mutated(templates), min_size=20, max_size=20))
-    def run(batch: list[Case]) -> None:
-        n["i"] += 1  # resynchronise (a failed example, replayed while shrinking, may have left replies unread)
-        ws.send(json.dumps({"v": 1, "type": "ping", "id": f"sync-{n['i']}"}))
-        while (r := _reply(ws)).get("id") != f"sync-{n['i']}":
-            pass
-        for case in batch:
-            n["i"] += 1
-            ws.send(case.frame)
-            ws.send(json.dumps({"v": 1, "type": "ping", "id": n["i"]}))  # the next valid message
-            replies = []  # the answers to the case, then the pong of the valid message after it
-            while (r := _reply(ws)).get("id") != n["i"] or r["type"] != "pong":
-                replies.append(r)
-            counts["messages"] += 1
-            err = check_reply(case, replies, schemas)
-            if err is not None:
-                counts["errors"] += 1
-            else:
-                parsed = _parsed(case)
-                if parsed is not None:
-                    counts["samples"] += Case(case.frame, case.mutation, case.template, obj=parsed).samples()
+        @fuzz_settings(WS_EXAMPLES)
+        @given(batch=st.lists(mutated(templates), min_size=20, max_size=20))
+        def run(batch: list[Case]) -> None:
+            n["i"] += 1  # resynchronise (a failed example, replayed while shrinking, may have left replies unread)
+            ws.send(json.dumps({"v": 1, "type": "ping", "id": f"sync-{n['i']}"}))
+            while (r := _reply(ws)).get("id") != f"sync-{n['i']}":
+                pass
+            for case in batch:
+                n["i"] += 1
+                ws.send(case.frame)
+                ws.send(json.dumps({"v": 1, "type": "ping", "id": n["i"]}))  # the next valid message
+                replies = []  # the answers to the case, then the pong of the valid message after it
+                while (r := _reply(ws)).get("id") != n["i"] or r["type"] != "pong":
+                    replies.append(r)
+                counts["messages"] += 1
+                err = check_reply(case, replies, schemas)
+                if err is not None:
+                    counts["errors"] += 1
+                else:
+                    parsed = _parsed(case)
+                    if parsed is not None:
+                        counts["samples"] += Case(case.frame, case.mutation, case.template, obj=parsed).samples()
 
-    started, cpu = time.perf_counter(), time.process_time()
-    run()
-    ws.close()
-    _record(name, messages=counts["messages"], rejected=counts["errors"], seconds=time.perf_counter() - started,
-            cpu_seconds=time.process_time() - cpu)
-    assert counts["messages"] >= WS_EXAMPLES * 20 and counts["errors"] > 0
-    return counts["messages"], counts["errors"], counts["samples"]
+        started, cpu = time.perf_counter(), time.process_time()
+        run()
+        _record(name, messages=counts["messages"], rejected=counts["errors"], seconds=time.perf_counter() - started,
+                cpu_seconds=time.process_time() - cpu)
+        assert counts["messages"] >= WS_EXAMPLES * 20 and counts["errors"] > 0
+        return counts["messages"], counts["errors"], counts["samples"]
 
 
 def test_protocol_fuzz_over_the_session_server(session_server: tuple[str, SessionManager, _Server],

@@ -31,8 +31,11 @@ def export_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace runs that already exist."),
 ) -> None:
     """Export subjects of a dataset (streams, task intervals, events) as a BIDS physio dataset."""
-    from attunexr.io import write_bids
+    from collections.abc import Iterator
+
+    from attunexr.io import write_bids_all
     from attunexr.io.datasets import get_dataset
+    from attunexr.recording import Recording
 
     with cli_errors():
         ds = get_dataset(dataset)
@@ -40,10 +43,13 @@ def export_command(
         n_files = 0
         with Progress(console=Console(stderr=True), transient=True) as progress:
             job = progress.add_task(f"exporting {dataset}", total=len(names))
-            for name in names:
-                rec = ds.load(name, data_dir=data_dir)
-                n_files += len(write_bids(rec, out, task=task, overwrite=overwrite))
-                progress.advance(job)
+            def recordings() -> Iterator[Recording]:
+                for name in names:
+                    yield ds.load(name, data_dir=data_dir)
+                    progress.advance(job)
+
+            # all subjects or none: a later subject that fails leaves no half-written export behind
+            n_files += len(write_bids_all(recordings(), out, task=task, overwrite=overwrite))
         typer.echo(f"wrote {len(names)} subject(s) of {dataset} as BIDS physio into {out} ({n_files} files)")
 
 

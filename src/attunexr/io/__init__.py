@@ -1,6 +1,7 @@
 """Readers and writers for real formats and datasets."""
 
 from attunexr.io._bids import iter_bids, read_bids, read_bids_recording, read_participants, write_bids
+from attunexr.io._bids_write import write_bids_all
 from attunexr.io._bitalino import read_bitalino
 from attunexr.io._csv import read_csv_signals
 from attunexr.io._edf import read_edf, write_edf
@@ -23,5 +24,6 @@ __all__ = [
     "read_vr_session",
     "read_xdf",
     "write_bids",
+    "write_bids_all",
     "write_edf",
 ]

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import math
+import sys
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -52,6 +53,8 @@ def _load_json(path: Path) -> dict[str, Any]:
         raise DataFormatError(path, f"is not valid JSON ({err.msg} at line {err.lineno})") from err
     except UnicodeDecodeError as err:
         raise DataFormatError(path, "is not UTF-8 text; expected a JSON sidecar") from err
+    except (ValueError, RecursionError) as err:  # a number of more digits than Python converts, deep nesting
+        raise DataFormatError(path, f"cannot be read as JSON: {err}") from err
     if not isinstance(data, dict):
         raise DataFormatError(path, "must hold a JSON object (key: value pairs)")
     return data
@@ -78,6 +81,8 @@ def _sidecar(data_file: Path, root: Path) -> tuple[dict[str, Any], list[Path]]:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, int):  # JSON integers may exceed the float range (math.isfinite would overflow)
+        return float(value) if abs(value) <= sys.float_info.max else None
     return float(value) if math.isfinite(value) else None
 
 
@@ -258,11 +263,7 @@ def _cell_float(path: Path, lineno: int, column: str, cell: str, *, allow_na: bo
 
 
 def _read_events(path: Path) -> tuple[list[Interval], list[Event]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh, delimiter="\t"))
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, "is not UTF-8 text; expected a tab-separated events file") from err
+    rows = _tsv_rows(path, "utf-8")
     if not rows:
         raise DataFormatError(path, "is empty; an events file starts with the header onset<TAB>duration")
     header = rows[0]
@@ -297,13 +298,23 @@ def _run_key(entities: dict[str, str]) -> tuple[str, ...]:
     return tuple(entities.get(k, "") for k in RUN_ENTITIES)
 
 
+def _tsv_rows(path: Path, encoding: str) -> list[list[str]]:
+    """The rows of a small TSV file; bytes that are not text in ``encoding`` are a format error."""
+    try:
+        with path.open(newline="", encoding=encoding) as fh:
+            return list(csv.reader(fh, delimiter="\t"))
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, f"is not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except csv.Error as err:
+        raise DataFormatError(path, f"is not a valid TSV table: {err}") from err
+
+
 def _acq_times(subject_folder: Path, sub: str, ses: str) -> dict[str, float]:
     name = f"sub-{sub}" + (f"_ses-{ses}" if ses else "") + "_scans.tsv"
     path = subject_folder / name
     if not path.exists():
         return {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))
+    rows = _tsv_rows(path, "utf-8")
     if not rows or "filename" not in rows[0]:
         raise DataFormatError(path, "needs a header with a filename column")
     if "acq_time" not in rows[0]:
@@ -338,8 +349,7 @@ def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[
     path = root / "participants.tsv"
     if not path.is_file():
         return {}, {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # spreadsheet programs often write a BOM
-        rows = list(csv.reader(fh, delimiter="\t"))
+    rows = _tsv_rows(path, "utf-8-sig")  # spreadsheet programs often write a BOM
     if not rows or "participant_id" not in rows[0]:
         raise DataFormatError(path, "needs a header with a participant_id column")
     header = rows[0]
@@ -361,7 +371,7 @@ def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[
     if side.is_file():
         try:
             sidecar = json.loads(side.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, RecursionError) as err:  # also UnicodeDecodeError
             raise DataFormatError(side, f"is not valid JSON: {err}") from err
     descriptions: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {}

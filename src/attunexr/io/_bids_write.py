@@ -21,6 +21,7 @@ when all of them were written; on any error nothing in ``root`` changes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -29,8 +30,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +42,7 @@ from attunexr.errors import ConfigurationError, DataFormatError, SignalError
 from attunexr.io._bids_names import BIDS_VERSION, GAPS_ALLOWED, KIND_COLUMN, bids_label
 from attunexr.recording import Recording, Stream
 
-__all__ = ["write_bids"]
+__all__ = ["write_bids", "write_bids_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -346,3 +349,68 @@ def write_bids(
                 stale.unlink()
     logger.info("wrote %d BIDS files for sub-%s into %s", len(files), sub, root)
     return [root / rel for rel in files]
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link an existing file into the staging copy (``write_bids`` replaces files, never edits them in
+    place, so the original stays intact); copy where links are not possible."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_bids_all(recordings: Iterable[Recording], root: str | Path, **options: Any) -> list[Path]:
+    """Write several recordings (e.g. every subject of a dataset) into one BIDS dataset, all or nothing.
+
+    The recordings are written with :func:`write_bids` into a staging copy of ``root`` beside it; only when every
+    one of them was read and written does the copy take the place of ``root``. If reading or writing any of them
+    fails (a damaged file of a later subject, an existing run without ``overwrite``), ``root`` is left exactly as
+    it was: a new dataset folder is not created, an existing one gains nothing.
+
+    Parameters
+    ----------
+    recordings
+        The recordings, or a generator that loads them one at a time (an error it raises rolls back too).
+    root
+        Dataset folder.
+    **options
+        Passed to :func:`write_bids` for every recording (``task``, ``overwrite``, ...).
+
+    Returns
+    -------
+    list of Path
+        The files created or updated, in ``root``.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ConfigurationError(f"{root} exists and is not a folder; choose another output folder")
+    parent = root.resolve().parent
+    missing = [d for d in (parent, *parent.parents) if not d.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{root.name}.attunexr-export-", dir=parent))
+    staging = work / "dataset"
+    done = False
+    try:
+        if root.exists():
+            shutil.copytree(root, staging, copy_function=_link_or_copy, symlinks=True)
+        written: list[Path] = []
+        for recording in recordings:
+            written += write_bids(recording, staging, **options)
+        if not written:
+            raise SignalError("no recordings to write")
+        if root.exists():
+            old = work / "previous"
+            os.replace(root, old)  # two renames on one file system: ``root`` is whole before and after
+            os.replace(staging, root)
+        else:
+            os.replace(staging, root)
+        done = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not done:
+            for d in missing:  # folders created for the export go too (innermost first)
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+    logger.info("wrote %d BIDS files for %s", len(written), root)
+    return [root / p.relative_to(staging) for p in dict.fromkeys(written)]

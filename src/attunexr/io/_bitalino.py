@@ -94,6 +94,8 @@ def _header(path: Path, lines: list[str]) -> tuple[dict[str, Any], int]:
         header = json.loads(json_lines[0])
     except json.JSONDecodeError as err:
         raise DataFormatError(path, f"wrong header: the JSON line is not valid JSON ({err.msg})") from err
+    except (ValueError, RecursionError) as err:  # e.g. an integer of more digits than Python converts
+        raise DataFormatError(path, f"wrong header: the JSON line cannot be read ({err})") from err
     if not isinstance(header, dict) or len(header) != 1:
         raise DataFormatError(path, f"wrong header: expected exactly one device, found {len(header)}")
     device = next(iter(header.values()))
@@ -136,13 +138,20 @@ def read_bitalino(
     except UnicodeDecodeError as err:
         raise DataFormatError(path, "is not a text file; expected an OpenSignals text export") from err
     dev, first = _header(path, lines)
+    for key in ("column", "resolution", "sensor", "label"):
+        if not isinstance(dev[key], list):
+            raise DataFormatError(path, f"wrong header: {key!r} must be a list, got {type(dev[key]).__name__}")
     columns: list[str] = list(dev["column"])
+    if not all(isinstance(c, str) for c in columns):
+        raise DataFormatError(path, "wrong header: 'column' must list column names")
     rate = dev["sampling rate"]
-    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
-        raise DataFormatError(path, f"wrong header: sampling rate {rate!r} is not a positive number")
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate <= 1e6:
+        raise DataFormatError(path, f"wrong header: sampling rate {str(rate)[:40]} is not a positive number")
     resolution = list(dev["resolution"])
     if len(resolution) != len(columns):
         raise DataFormatError(path, f"wrong header: {len(resolution)} resolutions for {len(columns)} columns")
+    if not all(type(r) is int and 1 <= r <= 32 for r in resolution):  # BITalino channels have 1 to 16 bits
+        raise DataFormatError(path, "wrong header: 'resolution' must hold bit counts between 1 and 32")
     if len(dev["sensor"]) != len(dev["label"]):
         raise DataFormatError(path, "wrong header: 'sensor' and 'label' lists differ in length")
     body = [ln for ln in lines[first:] if ln.strip()]
@@ -189,7 +198,7 @@ def read_bitalino(
         try:
             when = datetime.fromisoformat(f"{dev['date']}T{dev['time']}")
             start_time = when.replace(tzinfo=tz or UTC).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DataFormatError(
                 path, f"wrong header: date/time {dev['date']!r} {dev['time']!r} unreadable"
             ) from None

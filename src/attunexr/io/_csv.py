@@ -78,9 +78,12 @@ def read_csv_signals(
         raise DataFormatError(
             path, f"line {i + 2} has {counts[i]} fields but the header has {len(header)}{hint}"
         )
-    table = pd.read_csv(
-        io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, skipinitialspace=True
-    )
+    try:
+        table = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
+    except (pd.errors.ParserError, ValueError) as err:  # quoting or line breaks that split rows differently
+        raise DataFormatError(path, f"cannot be parsed as a {delimiter!r}-separated table: {err}") from err
     numbers = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     raw = table.to_numpy()
     not_number = np.isnan(numbers) & ~np.isin(np.char.lower(raw.astype(str)), ["nan", "n/a", ""])

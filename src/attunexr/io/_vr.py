@@ -184,7 +184,7 @@ def read_json_signal(
     path = Path(path)
     try:
         doc = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # also UnicodeDecodeError and numbers Python will not convert
         raise DataFormatError(path, f"not valid JSON (truncated?): {err}") from err
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, dict):
@@ -201,7 +201,7 @@ def read_json_signal(
         raise DataFormatError(path, f"entry {bad!r} is not [value, timestamp]")
     try:
         values = np.asarray([e[0] for e in entries], dtype=np.float64)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise DataFormatError(path, f"non-numeric or ragged sample values: {err}") from err
     if not np.all(np.isfinite(values)):
         bad = int(np.argmax(~np.isfinite(values).reshape(len(values), -1).all(axis=1)))
@@ -233,7 +233,7 @@ def read_eyetracking(
     if df.empty:
         raise DataFormatError(path, "no eye-tracking samples")
     df = df.dropna(subset=["current_timestamp", "timestamp_device"])
-    device = pd.to_numeric(df["timestamp_device"], errors="coerce").to_numpy(dtype=np.float64)
+    device = _to_numbers(df["timestamp_device"], path).to_numpy(dtype=np.float64)
     ok = np.isfinite(device) & (device > 0)
     df, device = df[ok], device[ok] / 1e6
     if device.size < 2:
@@ -249,7 +249,7 @@ def read_eyetracking(
     def eye(side: str, what: str, cols: list[str]) -> NDArray[np.float64]:
         vals: NDArray[np.float64] = (
             df[[f"{side}_{c}" for c in cols]]
-            .apply(pd.to_numeric, errors="coerce")
+            .apply(_to_numbers, path=path)
             .to_numpy(dtype=np.float64, copy=True)
         )
         valid = df[f"{side}_{what}_valid"].astype(str).str.lower().eq("true").to_numpy()
@@ -268,6 +268,15 @@ def read_eyetracking(
     return times, gaze, pupil
 
 
+def _to_numbers(column: pd.Series, path: Path) -> pd.Series:
+    """Numbers of a CSV column, NaN where a cell is not a number; integers beyond float64 are a format error
+    (``pd.to_numeric(errors="coerce")`` raises OverflowError for them instead of coercing)."""
+    try:
+        return pd.to_numeric(column, errors="coerce")
+    except OverflowError as err:
+        raise DataFormatError(path, f"column {column.name!r} holds a number out of range: {err}") from err
+
+
 def _mean_valid(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     """Element-wise mean of the non-NaN values of ``a`` and ``b`` (NaN where both are NaN)."""
     count = (~np.isnan(a)).astype(np.float64) + (~np.isnan(b)).astype(np.float64)
@@ -280,7 +289,10 @@ def _mean_valid(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.fl
 def read_button_presses(path: str | Path, utc_offset_s: float = 3600.0) -> NDArray[np.float64]:
     """Sorted Unix times (UTC) of the button samples in a ``*_cs_timestamps.csv`` (may be empty)."""
     path = Path(path)
-    text = path.read_text().strip().splitlines()
+    try:
+        text = path.read_text(encoding="utf-8").strip().splitlines()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, f"is not UTF-8 text ({err.reason} at byte {err.start})") from err
     if not text or text[0].strip() != "cs_timestamp":
         raise DataFormatError(path, "wrong header: the first row must be 'cs_timestamp'")
     rows = pd.Series([r.strip() for r in text[1:] if r.strip()], dtype="string")

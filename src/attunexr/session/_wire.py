@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,8 +40,11 @@ def _reject_constant(name: str) -> float:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON, rejecting NaN and Infinity (which JSON does not define)."""
+    """Parse JSON, rejecting NaN and Infinity (which JSON does not define) and bytes that are not UTF-8."""
     try:
+        if isinstance(text, bytes | bytearray):
+            # strict UTF-8: json.loads(bytes) would let encoded surrogates (b"\xed\xa0\x80") through
+            text = bytes(text).decode("utf-8")
         return json.loads(text, parse_constant=_reject_constant)
     except ProtocolError:
         raise
@@ -135,12 +139,12 @@ def decode_binary_frame(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any
         if not isinstance(s, dict):
             raise ProtocolError(f"streams[{i}] must be an object")
         n, ch, dt = s.get("n"), s.get("channels", 1), s.get("dtype", "f8")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or not isinstance(ch, int) or ch < 1:
+        if type(n) is not int or n < 0 or type(ch) is not int or ch < 1:
             raise ProtocolError(
                 f"streams[{i}]: 'n' and 'channels' must be non-negative integers (channels >= 1)"
             )
-        if dt not in ("f4", "f8"):
-            raise ProtocolError(f"streams[{i}]: dtype must be 'f4' or 'f8', got {dt!r}")
+        if not isinstance(dt, str) or dt not in ("f4", "f8"):
+            raise ProtocolError(f"streams[{i}]: dtype must be 'f4' or 'f8', got {ascii(dt)[:40]}")
         t = None
         if s.get("timestamps") == "payload":
             end = pos + 8 * n
@@ -161,4 +165,9 @@ def decode_binary_frame(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any
 
 
 def is_finite_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    """``True`` for a JSON number that is a finite float64 (not a bool, NaN, infinity or an integer beyond range)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    if isinstance(x, int):
+        return -sys.float_info.max <= x <= sys.float_info.max
+    return math.isfinite(x)

@@ -520,8 +520,8 @@ class LiveSessionRunner:
     def client_chunk(self, chunk: Chunk) -> None:
         """Telemetry from the VR client: head pose is kept for the dashboard; with a ``client`` source every sample
         enters the pipeline, otherwise samples are only stored in the session log."""
-        if chunk.kind == "head_pose" and len(chunk):
-            vals = [float(v) for v in chunk.values[-1]]
+        if chunk.kind == "head_pose" and len(chunk) and chunk.values.ndim == 2 and chunk.values.shape[1] >= 7:
+            vals = [float(v) for v in chunk.values[-1, :7]]  # x y z qx qy qz qw (the protocol checks the shape)
             self.head_pose = {"position": vals[:3], "orientation": vals[3:7]}
             self.engine.head_pose(self.t, vals)
         push = getattr(self.engine.source, "push", None)

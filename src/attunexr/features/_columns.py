@@ -49,6 +49,16 @@ MOTION_COLUMNS: tuple[str, ...] = (
     "head_translation_speed",
     "head_freezing",
     "acc_hf",
+) + (
+    # head motion from the headset IMU (or derived from the head pose): see docs/features.md
+    "head_ang_speed_mean",
+    "head_ang_speed_p90",
+    "head_acc_mean",
+    "head_acc_std",
+    "head_jerk_mean",
+    "head_stillness",
+    "head_ang_power_slow",
+    "head_ang_power_fast",
 )
 GAZE_COLUMNS: tuple[str, ...] = (
     "pupil_mean",

@@ -6,13 +6,20 @@ heart-rate group, part of :data:`FEATURE_COLUMNS`, is also :data:`DEVICE_HR_COLU
 since the start of a recording (``t_start``/``t_end`` are identifiers only).
 """
 
-from attunexr.features._columns import DEVICE_HR_COLUMNS, FEATURE_COLUMNS, ID_COLUMNS, QUALITY_COLUMNS
+from attunexr.features._columns import (
+    DEVICE_HR_COLUMNS,
+    FEATURE_COLUMNS,
+    HEAD_MOTION_COLUMNS,
+    ID_COLUMNS,
+    QUALITY_COLUMNS,
+)
 from attunexr.features._extract import extract, extract_many
 from attunexr.features._stream import FeatureStream
 
 __all__ = [
     "DEVICE_HR_COLUMNS",
     "FEATURE_COLUMNS",
+    "HEAD_MOTION_COLUMNS",
     "ID_COLUMNS",
     "QUALITY_COLUMNS",
     "FeatureStream",

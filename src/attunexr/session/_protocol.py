@@ -7,6 +7,7 @@ A malformed message gets an ``error`` reply and is otherwise ignored: the sessio
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -156,6 +157,14 @@ class ProtocolHandler:
                 await self._put(
                     Chunk("head_pose", "head_pose", np.array(t), np.array([pose]), None, received), msg
                 )
+                # optional headset IMU of the same sample (Unity deviceAcceleration / deviceAngularVelocity)
+                acc = _vector(msg, "acceleration", 3) if "acceleration" in msg else None
+                gyro = _vector(msg, "angular_velocity", 3) if "angular_velocity" in msg else None
+                if acc is not None or gyro is not None:
+                    imu = (acc or [math.nan] * 3) + (gyro or [math.nan] * 3)
+                    await self._put(
+                        Chunk("head_imu", "head_imu", np.array(t), np.array([imu]), None, received), msg
+                    )
             elif mtype == "gaze":
                 t = [_num(msg, "t")]
                 self._check_t(t)

@@ -41,9 +41,14 @@ __all__ = [
     "MotionClassifier",
     "MotionHistory",
     "MotionSicknessModel",
+    "MOTION_MODELS",
     "ToleranceModel",
+    "build_motion_models",
     "evaluate_motion",
     "fit_motion_model",
+    "fit_tolerance_model",
+    "load_motion_model",
+    "motion_card",
     "motion_table",
     "ride_rows",
 ]
@@ -695,7 +700,7 @@ def _tolerance(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on
     y_whole = np.where(
         np.isfinite(rides["fms_max_ride"]), (rides["fms_max_ride"] >= thr).astype(float), np.nan
     )
-    pw = _ride_pred(rides, y_whole, PRE_INPUTS, n_folds)
+    pw = _ride_pred(rides, y_whole, PRE_INPUTS, n_folds, family="logistic")
     res["before_ride"] = {
         "target": f"the ride reaches FMS {thr:g}",
         "n_rides": int(len(pw)),
@@ -828,24 +833,49 @@ class MotionSicknessModel:
 
 @dataclass
 class ToleranceModel:
-    """Before-the-ride estimate that a person reaches the threshold: MSSQ, age and gender only."""
+    """Before-the-first-ride estimate that a ride reaches FMS >= threshold, from MSSQ, age and gender only.
+
+    ``classifier`` is the shipped logistic model; ``members`` are the same model fitted on participant bootstrap
+    resamples, whose spread gives the estimate's uncertainty interval. ``rests_on`` says in plain words what the
+    estimate is based on and what it cannot know.
+    """
 
     classifier: MotionClassifier
+    members: list[MotionClassifier] = field(default_factory=list)
     threshold_fms: float = FMS_THRESHOLD
     rests_on: str = ""
-    auroc: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    name: str = "tolerance"
 
-    def estimate(self, mssq: float, age: float, gender: str) -> dict[str, Any]:
-        """Probability with its uncertainty (the evaluation's CI of the AUROC and a bootstrap interval)."""
+    def estimate(self, mssq: float, age: float | None = None, gender: str | None = None) -> dict[str, Any]:
+        """Probability that a ride reaches the threshold, with a 95 % bootstrap interval and what it rests on."""
+        if not (isinstance(mssq, int | float) and math.isfinite(mssq) and mssq >= 0):
+            raise ConfigurationError(f"MSSQ must be a non-negative number, got {mssq!r}")
         row = pd.DataFrame(
-            [{"mssq": mssq, "age": age, "gender_f": float(str(gender).lower().startswith("f"))}]
+            [
+                {
+                    "mssq": float(mssq),
+                    "age": float("nan") if age is None else float(age),
+                    "gender_f": float("nan")
+                    if gender is None
+                    else float(str(gender).lower().startswith("f")),
+                }
+            ]
         )
         p = float(self.classifier.predict_proba(row)[0])
+        boots = (
+            np.array([float(m.predict_proba(row)[0]) for m in self.members])
+            if self.members
+            else np.array([p])
+        )
+        lo, hi = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
         return {
             "probability": p,
+            "interval": [lo, hi],
             "threshold_fms": self.threshold_fms,
             "rests_on": self.rests_on,
-            "auroc": self.auroc,
+            "evaluation": self.evaluation,
+            "model": self.name,
         }
 
 
@@ -859,3 +889,251 @@ def fit_motion_model(table: pd.DataFrame) -> MotionSicknessModel:
     kf = np.isfinite(yf)
     fc = MotionClassifier(FORECAST_INPUTS).fit(table[kf], yf[kf].astype(int), groups[kf])
     return MotionSicknessModel(det, fc)
+
+
+def fit_tolerance_model(
+    table: pd.DataFrame, n_members: int = 50, evaluation: dict[str, Any] | None = None
+) -> ToleranceModel:
+    """Fit the shipped pre-ride tolerance model (logistic on MSSQ, age, gender) and its bootstrap members."""
+    rides = ride_table(table)
+    y = np.where(
+        np.isfinite(rides["fms_max_ride"]), (rides["fms_max_ride"] >= FMS_THRESHOLD).astype(float), np.nan
+    )
+    keep = np.isfinite(y)
+    rides, y = rides[keep].reset_index(drop=True), y[keep].astype(int)
+    groups = rides["subject"].astype(str).to_numpy()
+    main = MotionClassifier(PRE_INPUTS, family="logistic").fit(rides, y, groups)
+    rng = np.random.default_rng(0)
+    people = np.unique(groups)
+    members = []
+    for _ in range(n_members):
+        pick = rng.choice(people, size=len(people), replace=True)
+        idx = np.concatenate([np.flatnonzero(groups == s) for s in pick])
+        if len(set(y[idx].tolist())) < 2:
+            continue
+        # fresh group labels per draw so a person drawn twice counts as two people in the inner folds
+        g = np.concatenate([[f"{s}#{k}"] * int((groups == s).sum()) for k, s in enumerate(pick)])
+        members.append(
+            MotionClassifier(PRE_INPUTS, family="logistic", inner_folds=3).fit(rides.iloc[idx], y[idx], g)
+        )
+    ev = evaluation or {}
+    auc = ev.get("auroc") or {}
+    mssq_b = (ev.get("baselines") or {}).get("mssq") or {}
+    rests_on = (
+        f"MSSQ, age and gender only, learned from {len(rides)} four-minute VR rides of {len(people)} healthy "
+        f"volunteers (vr-fms-motion, one site); 'sick' means a Fast Motion Sickness rating of {FMS_THRESHOLD:g} or "
+        "more during the ride"
+        + (
+            f"; in new people it ranked rides with AUROC {auc['value']:.2f} (95 % CI {auc['ci'][0]:.2f} to "
+            f"{auc['ci'][1]:.2f}), MSSQ alone {mssq_b['auroc']:.2f}"
+            if auc.get("value") is not None and mssq_b.get("auroc") is not None
+            else ""
+        )
+        + ". It knows nothing about this person's condition, headset or VR content: a rough prior for planning, "
+        "not a prediction to act on alone."
+    )
+    return ToleranceModel(
+        main, members, FMS_THRESHOLD, rests_on, {"auroc": auc, "baselines": {"mssq": mssq_b}}
+    )
+
+
+#: shipped head-motion models (registry folder names)
+MOTION_MODELS = ("cybersickness-motion", "tolerance")
+MOTION_FILE = "motion.joblib"
+
+
+def load_motion_model(
+    name_or_path: str | Path = "cybersickness-motion",
+) -> MotionSicknessModel | ToleranceModel:
+    """A shipped head-motion model (``cybersickness-motion`` or ``tolerance``) or one saved in a folder."""
+    import joblib
+
+    from attunexr.models._registry import REGISTRY_DIR
+
+    path = Path(name_or_path)
+    folder = path if (path / MOTION_FILE).is_file() else REGISTRY_DIR / str(name_or_path)
+    file = folder / MOTION_FILE
+    if not file.is_file():
+        raise ModelError(
+            f"no head-motion model {str(name_or_path)!r} ({file} missing); build it with "
+            "`python -m attunexr.models.build_registry cybersickness-motion tolerance`"
+        )
+    obj = joblib.load(file)
+    if not isinstance(obj, MotionSicknessModel | ToleranceModel):
+        raise ModelError(f"{file}: holds a {type(obj).__name__}, not a head-motion model")
+    return obj
+
+
+def _claims_and_failures(evs: dict[str, dict[str, Any]]) -> tuple[dict[str, list[str]], list[str]]:
+    from attunexr.models._card import evidence_claims
+
+    supported: list[str] = []
+    not_supported: list[str] = []
+    failures: list[str] = []
+    for task, ev in evs.items():
+        c = evidence_claims(ev)
+        supported += [f"{task}: {x}" for x in c["supported"]]
+        not_supported += [f"{task}: {x}" for x in c["not_supported"]]
+        a = ((ev.get("metrics") or {}).get("auroc") or {}).get("value")
+        if a is not None and a < 0.85:
+            failures.append(f"{task}: AUROC {a:.3f} is below the 0.85 goal")
+        for name, b in (ev.get("baselines") or {}).items():
+            gain = b.get("model_minus_baseline") if isinstance(b, dict) else None
+            if gain and gain.get("ci") and gain["ci"][0] is not None and gain["ci"][0] <= 0:
+                failures.append(
+                    f"{task}: does not beat the {name} baseline (paired difference {gain['value']:+.3f}, "
+                    f"CI {gain['ci'][0]:+.3f} to {gain['ci'][1]:+.3f})"
+                )
+    return {"supported": supported, "not_supported": not_supported}, failures
+
+
+def motion_card(
+    name: str, evaluations: dict[str, dict[str, Any]], training: dict[str, Any]
+) -> dict[str, Any]:
+    """The model card of a shipped head-motion model, from its evaluations (JSON-ready)."""
+    import attunexr
+
+    claims, failures = _claims_and_failures(evaluations)
+    uses = {
+        "cybersickness-motion": "During a VR session with a headset that streams head pose (and ideally its IMU): "
+        f"the probability that the person's FMS is {FMS_THRESHOLD:g} or more now, and that it reaches "
+        f"{FMS_THRESHOLD:g} within the next 60 s, for the clinician and the cybersickness safety monitor (which "
+        "may only hold the level, ask for a check-in or pause; it never raises exposure).",
+        "tolerance": "When planning the first VR session: a rough prior, with its uncertainty, that a four-minute "
+        f"ride brings FMS to {FMS_THRESHOLD:g} or more, from MSSQ, age and gender.",
+    }
+    return {
+        "schema": "attunexr-model-card/1 (TRIPOD+AI items where applicable)",
+        "model": {
+            "name": name,
+            "version": attunexr.__version__,
+            "type": "calibrated classifiers (family chosen by nested participant-grouped CV among L2 logistic "
+            "regression and LightGBM; Platt calibration; Youden threshold)",
+        },
+        "intended_use": uses.get(name, ""),
+        "intended_users": ["clinicians supervising VR sessions", "clinical and ML researchers"],
+        "out_of_scope_uses": [
+            "diagnosis; deciding alone to continue or stop exposure; people unlike healthy adult volunteers",
+            "headsets whose head-motion signal differs from a ~2 Hz IMU without checking the features first",
+        ],
+        "outcome": {
+            "definition": MOTION_TASKS.get(name, ""),
+            "threshold": {
+                "fms": FMS_THRESHOLD,
+                "source": "pre-registered, docs/models.md (Keshavarz & Hecht 2011)",
+            },
+        },
+        "source_of_data": training,
+        "predictors": {
+            "detection": list(DETECTION_INPUTS),
+            "forecast": list(FORECAST_INPUTS),
+            "tolerance_pre_ride": list(PRE_INPUTS),
+            "tolerance_early": list(EARLY_INPUTS),
+            "window_s": WINDOW,
+            "hop_s": HOP,
+        },
+        "evaluation": {
+            task: {
+                k: ev.get(k)
+                for k in (
+                    "protocol",
+                    "protocol_description",
+                    "n_subjects",
+                    "n_windows",
+                    "metrics",
+                    "baselines",
+                    "paired_difference",
+                    "threshold_sensitivity",
+                    "horizons",
+                    "first_60s_add_to_mssq",
+                    "before_ride",
+                    "next_ride",
+                    "calibration",
+                    "selection",
+                    "provenance",
+                    "timing",
+                )
+                if ev.get(k) is not None
+            }
+            for task, ev in evaluations.items()
+        },
+        "subgroups": {
+            task: {
+                k: v
+                for k, v in (ev.get("subgroups") or {}).items()
+                if k in ("by_condition", "by_gender", "by_mssq", "by_age")
+            }
+            for task, ev in evaluations.items()
+        },
+        "claims": claims,
+        "known_failure_modes": failures
+        + [
+            "Time in VR carries much of the signal: when the paired difference against elapsed time includes 0, "
+            "the head-motion model adds nothing demonstrable beyond a clock.",
+            "Features were learned from a ~2 Hz headset IMU; a pose-only client gives pose-derived angular speed and "
+            "acceleration at its own rate, which was not validated.",
+            "Angular velocity units differed between files (deg/s vs rad/s) and were harmonised by a rule; a client "
+            "sending the wrong unit shifts the features.",
+        ],
+        "limitations": [
+            "86 healthy volunteers, one (unstated) site, one ride content in 9 visual conditions; no external "
+            "validation; the order of a participant's rides is known by clock time only (no dates).",
+        ],
+        "ethical_considerations": "Head motion and sickness ratings are health data; estimates support, never "
+        "replace, clinical judgement.",
+    }
+
+
+def build_motion_models(
+    names: Iterable[str] = MOTION_MODELS,
+    out_dir: str | Path | None = None,
+    n_boot: int = 500,
+    data_dir: str | Path | None = None,
+) -> dict[str, float]:
+    """Evaluate, fit and save the shipped head-motion models; returns wall time (s) per model."""
+    import json
+
+    import joblib
+
+    from attunexr.models._card import render_card_html
+    from attunexr.models._registry import REGISTRY_DIR
+
+    base = Path(out_dir) if out_dir is not None else REGISTRY_DIR
+    t0 = time.perf_counter()
+    table = motion_table(data_dir)
+    training = {
+        "dataset": DATASET,
+        "n_subjects": int(table["subject"].nunique()),
+        "n_rides": int(table["session"].nunique()),
+        "n_windows": int(len(table)),
+        "population": "healthy volunteers (age, gender, MSSQ recorded); site not stated",
+    }
+    times: dict[str, float] = {}
+    for name in names:
+        t1 = time.perf_counter()
+        if name == "cybersickness-motion":
+            evs = {
+                t: evaluate_motion(t, table=table, n_boot=n_boot, data_dir=data_dir).result
+                for t in ("cybersickness-motion", "cybersickness-forecast")
+            }
+            obj: Any = fit_motion_model(table)
+        elif name == "tolerance":
+            evs = {
+                "tolerance": evaluate_motion(
+                    "tolerance", table=table, n_boot=n_boot, data_dir=data_dir
+                ).result
+            }
+            obj = fit_tolerance_model(table, evaluation=evs["tolerance"].get("before_ride"))
+        else:
+            raise ConfigurationError(
+                f"unknown head-motion model {name!r}; choose from {', '.join(MOTION_MODELS)}"
+            )
+        card = motion_card(name, evs, training)
+        folder = base / name
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(obj, folder / MOTION_FILE, compress=3)
+        (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
+        (folder / "card.html").write_text(render_card_html(card))
+        times[name] = round(time.perf_counter() - t1 + (t1 - t0 if not times else 0.0), 1)
+        logger.info("built %s in %.1f s", name, times[name])
+    return times

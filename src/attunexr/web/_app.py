@@ -21,7 +21,7 @@ from attunexr.errors import (
     ProtocolError,
     SafetyError,
 )
-from attunexr.web import _api, _pages, _ws
+from attunexr.web import _api, _pages, _sickness, _ws
 from attunexr.web._pages import _LoginRedirect
 from attunexr.web._services import WebServices
 from attunexr.web._settings import Settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_api.router)
     app.include_router(_pages.router)
     app.include_router(_ws.router)
+    app.include_router(_sickness.router)
 
     @app.exception_handler(_LoginRedirect)
     async def _to_login(request: Request, exc: _LoginRedirect) -> Response:

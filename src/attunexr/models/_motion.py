@@ -426,7 +426,9 @@ def _auroc_block(pred: pd.DataFrame, n_boot: int) -> dict[str, Any]:
     return out
 
 
-def _baselines(pred: pd.DataFrame, n_boot: int, ride_level: bool = False) -> dict[str, Any]:
+def _baselines(
+    pred: pd.DataFrame, n_boot: int, ride_level: bool = False, forecast: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not ride_level:
         out["elapsed_time"] = _score_block(
@@ -453,7 +455,7 @@ def _baselines(pred: pd.DataFrame, n_boot: int, ride_level: bool = False) -> dic
         out[k[len("baseline_") :]] = _score_block(
             pred, pred[k].to_numpy(dtype=float), n_boot, "fitted baseline in the same outer folds"
         )
-    if "fms_now" in pred and not ride_level and np.isfinite(pred["fms_now"]).any():
+    if forecast and "fms_now" in pred and np.isfinite(pred["fms_now"]).any():
         out["last_fms"] = _score_block(
             pred,
             pred["fms_now"].to_numpy(dtype=float),
@@ -511,6 +513,7 @@ def _summary(
     data_dir: str | Path | None,
     ride_level: bool = False,
     vs: str = "elapsed_time",
+    forecast: bool = False,
 ) -> dict[str, Any]:
     res = summarize(
         pred,
@@ -522,7 +525,7 @@ def _summary(
         metadata=_metadata(data_dir),
         selection_boot=min(n_boot, 200),
     )
-    res["baselines"] = _baselines(pred, n_boot, ride_level)
+    res["baselines"] = _baselines(pred, n_boot, ride_level, forecast)
     res["paired_difference"] = _paired(res["baselines"], vs)
     res["subgroups"]["by_condition"] = _by_condition(pred, min(n_boot, 200))
     return res
@@ -547,18 +550,25 @@ def _detection(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on
         on_fold=on_fold,
     )
     res = _summary(pred, "cybersickness-motion", n_boot, data_dir)
-    # the same model without motion (time + MSSQ is the fitted baseline); motion alone without time or MSSQ
+    # head motion alone (no time, no MSSQ), nested like the model: a reduced model beside the baselines
     motion_only = _outer_predictions(table, y, (*MOTION_FEATURES, *HISTORY_FEATURES), n_folds, family="auto")
-    res["baselines"]["motion_only"] = {
-        **_score_block(
-            pred.assign(probability=motion_only["probability"].to_numpy()),
-            pred["time_in_vr"].to_numpy(dtype=float),
-            n_boot,
-            "head motion alone (no time, no MSSQ), nested like the model; model_minus_baseline here is motion "
-            "alone minus time alone",
-        ),
-        "auroc_motion_only": auroc(pred["y"].to_numpy(), motion_only["probability"].to_numpy(dtype=float)),
+    p_motion = motion_only["probability"].to_numpy(dtype=float)
+    block = _score_block(
+        pred, p_motion, n_boot, "head motion alone (no time in VR, no MSSQ), nested like the model"
+    )
+    vs_time = paired_auroc_difference(
+        pred["y"].to_numpy(),
+        p_motion,
+        pred["time_in_vr"].to_numpy(dtype=float),
+        pred["subject"].to_numpy(),
+        n_boot=n_boot,
+        random_state=0,
+    )
+    block["motion_only_minus_elapsed_time"] = {
+        **vs_time,
+        "description": "head motion alone minus time in VR alone, same rows, paired subject-level bootstrap",
     }
+    res["baselines"]["motion_only"] = block
     sens: dict[str, Any] = {}
     for thr in SENSITIVITY_THRESHOLDS:
         ys = _targets(table, "now", thr)
@@ -602,7 +612,7 @@ def _forecast(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on_
         extra_models={"time_mssq": ("time_in_vr", "mssq")},
         on_fold=on_fold,
     )
-    res = _summary(pred, "cybersickness-forecast", n_boot, data_dir)
+    res = _summary(pred, "cybersickness-forecast", n_boot, data_dir, forecast=True)
     res["target"] = f"FMS reaches {FMS_THRESHOLD:g} within the next 60 s (rows below it now)"
     horizons: dict[str, Any] = {}
     for h in ("30s", "60s"):
@@ -610,7 +620,7 @@ def _forecast(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on_
         ph = _outer_predictions(
             table, yh, FORECAST_INPUTS, n_folds, extra_models={"time_mssq": ("time_in_vr", "mssq")}
         )
-        bl = _baselines(ph, min(n_boot, 200))
+        bl = _baselines(ph, min(n_boot, 200), forecast=True)
 
         def fn(yy: np.ndarray, pp: np.ndarray, _d: np.ndarray) -> dict[str, float]:
             return {"auroc": auroc(yy, pp)}

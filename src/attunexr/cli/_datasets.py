@@ -121,7 +121,7 @@ def info_command(
                     else ""
                 )
             )
-        for key in ("left_out", "label_unusable", "boundary_sources", "button_presses"):
+        for key in ("n_sessions", "conditions", "left_out", "label_unusable", "boundary_sources", "button_presses"):
             if key in info:
                 console.print(f"{key}: {info[key]}", soft_wrap=True)
         console.print("[bold]caveats[/]")

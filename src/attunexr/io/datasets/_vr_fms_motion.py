@@ -114,7 +114,7 @@ class VRFmsMotion(Dataset):
 
     card = DatasetCard(
         name="vr-fms-motion",
-        title="FMS cybersickness dataset: 4-minute VR ride in 12 visual conditions, head IMU, MSSQ",
+        title="FMS cybersickness dataset: 4-minute VR ride in 9 visual conditions (12 spellings), head IMU, MSSQ",
         folder="vr-fms-motion",
         origin="https://github.com/pvtryan1024/2025_Cybersickness_dataset",
         git_url="https://github.com/pvtryan1024/2025_Cybersickness_dataset.git",

@@ -1099,8 +1099,25 @@ def build_motion_models(
     out_dir: str | Path | None = None,
     n_boot: int = 500,
     data_dir: str | Path | None = None,
+    results_dir: str | Path | None = None,
 ) -> dict[str, float]:
-    """Evaluate, fit and save the shipped head-motion models; returns wall time (s) per model."""
+    """Evaluate, fit and save the shipped head-motion models; returns wall time (s) per model.
+
+    ``results_dir`` holds ``<task>.json`` files written by ``attunexr evaluate --task <task> --json`` (the same
+    evaluation); when given, the cards use them instead of evaluating again, and only the final models are fitted.
+    """
+
+    def evaluated(task: str) -> dict[str, Any]:
+        if results_dir is not None:
+            file = Path(results_dir) / f"{task}.json"
+            if not file.is_file():
+                raise ConfigurationError(f"{file} missing: run attunexr evaluate --task {task} --json {file}")
+            result: dict[str, Any] = json.loads(file.read_text())
+            if result.get("task") != task or result.get("dataset") != DATASET:
+                raise ConfigurationError(f"{file} is not a {task} evaluation on {DATASET}")
+            return result
+        return evaluate_motion(task, table=table, n_boot=n_boot, data_dir=data_dir).result
+
     import json
 
     import joblib

@@ -258,7 +258,7 @@ def _fmt_ci(block: dict[str, Any]) -> str:
     return f"{float(v):.3f} (95 % CI {float(lo):.3f} to {float(hi):.3f})"
 
 
-def evidence_claims(ev: dict[str, Any], task: str = "") -> dict[str, list[str]]:
+def evidence_claims(ev: dict[str, Any], task: str = "") -> dict[str, Any]:
     """Which claims the evaluation supports and which it does not, read from its CIs (no new numbers).
 
     A claim is supported when its 95 % CI excludes the null (AUROC 0.5; a difference of 0).

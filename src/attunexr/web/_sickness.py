@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from attunexr.errors import AttunexrError
 from attunexr.recording import Chunk
+from attunexr.session import HeadMotionSickness
 from attunexr.web._auth import Principal, session_for
 from attunexr.web._deps import get_db, get_principal, get_services
 
@@ -55,18 +56,16 @@ class SicknessForecastTracker:
     def __init__(self, model: Any, mssq: float | None = None) -> None:
         from attunexr.features import FeatureStream
         from attunexr.models._motion import HOP, WINDOW
-        from attunexr.session import HeadMotionSickness
-
         self.features = FeatureStream(window=WINDOW, hop=HOP)
-        self.live: Any = None
-        self._make = lambda start: HeadMotionSickness(model, mssq=mssq, ride_start=start)
+        self.live: HeadMotionSickness | None = None
+        self.model = model
         self.mssq = mssq
 
     def push(self, chunk: Chunk) -> None:
         if chunk.kind not in ("head_imu", "head_pose") or len(chunk) == 0:
             return
         if self.live is None:
-            self.live = self._make(float(chunk.timestamps[0]))
+            self.live = HeadMotionSickness(self.model, mssq=self.mssq, ride_start=float(chunk.timestamps[0]))
         rows = self.features.push(chunk)
         if rows:
             self.live.estimate(pd.DataFrame(rows))
@@ -76,8 +75,9 @@ class SicknessForecastTracker:
             self.live.history.add_fms(t, value)
 
     def view(self) -> dict[str, Any]:
-        last = self.live.latest() if self.live is not None else None
-        if last is None:
+        live = self.live
+        last = live.latest() if live is not None else None
+        if live is None or last is None:
             return {"available": False, "message": "waiting for head motion from the VR client"}
         if not last["ok"]:
             return {"available": False, "message": "head-motion signal too sparse in the last 20 s (no forecast)"}
@@ -86,9 +86,9 @@ class SicknessForecastTracker:
             "t": last["t_end"],
             "p_cross_60s": last["p_cross_60s"],
             "p_sick_now": last["p_sick_now"],
-            "threshold_fms": self.live.model.threshold_fms,
+            "threshold_fms": live.model.threshold_fms,
             "mssq_known": self.mssq is not None,
-            "alerts": [a.message for a in self.live.alerts[-5:]],
+            "alerts": [a.message for a in live.alerts[-5:]],
             "rests_on": "head motion, time in VR"
             + (", MSSQ" if self.mssq is not None else " (MSSQ unknown)")
             + " and FMS answers; learned from 86 healthy volunteers (vr-fms-motion)",

@@ -30,16 +30,20 @@ def _number(value: str, name: str) -> float | None:
 def tolerance_for_plan(mssq: str, age: str = "", gender: str = "") -> dict[str, Any]:
     """The pre-ride tolerance estimate for a plan (JSON-ready), or why there is none."""
     m = _number(mssq, "MSSQ")
+    if m is None:
+        raise HTTPException(422, "MSSQ is needed for a tolerance estimate")
     a = _number(age, "age")
     g = gender.strip().lower() or None
     if g not in (None, "f", "m"):
         raise HTTPException(422, f"gender must be f, m or empty, got {gender!r}")
     inputs = {"mssq": m, "age": a, "gender": g}
     try:
-        from attunexr.models import load_motion_model
+        from attunexr.models import ToleranceModel, load_motion_model
 
         model = load_motion_model("tolerance")
-        est = model.estimate(m, a, g)  # type: ignore[union-attr]
+        if not isinstance(model, ToleranceModel):
+            raise AttributeError(f"the registered 'tolerance' model is a {type(model).__name__}")
+        est = model.estimate(m, a, g)
     except (AttunexrError, AttributeError) as err:
         logger.warning("no tolerance estimate: %s", err)
         return {"available": False, "inputs": inputs, "message": str(err)}

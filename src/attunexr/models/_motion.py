@@ -1139,17 +1139,10 @@ def build_motion_models(
     for name in names:
         t1 = time.perf_counter()
         if name == "cybersickness-motion":
-            evs = {
-                t: evaluate_motion(t, table=table, n_boot=n_boot, data_dir=data_dir).result
-                for t in ("cybersickness-motion", "cybersickness-forecast")
-            }
+            evs = {t: evaluated(t) for t in ("cybersickness-motion", "cybersickness-forecast")}
             obj: Any = fit_motion_model(table)
         elif name == "tolerance":
-            evs = {
-                "tolerance": evaluate_motion(
-                    "tolerance", table=table, n_boot=n_boot, data_dir=data_dir
-                ).result
-            }
+            evs = {"tolerance": evaluated("tolerance")}
             obj = fit_tolerance_model(table, evaluation=evs["tolerance"].get("before_ride"))
         else:
             raise ConfigurationError(

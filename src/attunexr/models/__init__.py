@@ -22,20 +22,18 @@ from attunexr.models._metrics import (
 )
 from attunexr.models._motion import (
     FMS_THRESHOLD,
-    MOTION_MODELS,
     MOTION_TASKS,
     MotionClassifier,
     MotionHistory,
     MotionSicknessModel,
     ToleranceModel,
-    build_motion_models,
     evaluate_motion,
     fit_motion_model,
     fit_tolerance_model,
-    load_motion_model,
     motion_table,
     ride_rows,
 )
+from attunexr.models._motion_registry import MOTION_MODELS, build_motion_models, load_motion_model
 from attunexr.models._registry import REGISTRY_DIR, list_models, load_card, load_model, save_model
 from attunexr.models._report import render_report, write_report
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets

@@ -12,7 +12,7 @@ import logging
 import shutil
 import sys
 
-from attunexr.models._motion import MOTION_MODELS, build_motion_models
+from attunexr.models._motion_registry import MOTION_MODELS, build_motion_models
 from attunexr.models._registry import REGISTRY_DIR
 from attunexr.models._workflows import VARIANTS, train_model
 

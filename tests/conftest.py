@@ -55,6 +55,11 @@ def vr_cybersickness_dir(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def vr_fms_motion_dir(data_dir: Path) -> Path:
+    return _require(data_dir / "vr-fms-motion")
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where tests save files a person should look at (screenshots, reports)."""
     ARTIFACTS.mkdir(exist_ok=True)

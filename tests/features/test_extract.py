@@ -15,6 +15,7 @@ def test_public_api() -> None:
     assert set(features.__all__) == {
         "DEVICE_HR_COLUMNS",
         "FEATURE_COLUMNS",
+        "HEAD_MOTION_COLUMNS",
         "ID_COLUMNS",
         "QUALITY_COLUMNS",
         "FeatureStream",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from attunexr.features import DEVICE_HR_COLUMNS, FEATURE_COLUMNS, extract
-from attunexr.features._columns import EDA_COLUMNS, MOTION_COLUMNS, TEMP_COLUMNS
+from attunexr.features._columns import EDA_COLUMNS, HEAD_MOTION_COLUMNS, MOTION_COLUMNS, TEMP_COLUMNS
 from attunexr.models._signals import describe, group_columns, group_of
 from attunexr.recording import Recording, RecordingMeta, Stream
 
@@ -37,7 +37,9 @@ def stress_rows(stress_recording: Recording) -> pd.DataFrame:
 
 
 def test_columns_appended_without_reordering() -> None:
-    assert FEATURE_COLUMNS[-len(DEVICE_HR_COLUMNS) :] == DEVICE_HR_COLUMNS
+    n_head = len(HEAD_MOTION_COLUMNS)
+    assert FEATURE_COLUMNS[-n_head:] == HEAD_MOTION_COLUMNS
+    assert FEATURE_COLUMNS[-len(DEVICE_HR_COLUMNS) - n_head : -n_head] == DEVICE_HR_COLUMNS
     assert EDA_COLUMNS[:4] == ("scl_mean", "scl_slope", "scr_rate", "scr_amp_mean")
     assert EDA_COLUMNS[4:] == ("eda_phasic_area", "eda_phasic_max", "eda_dmax", "eda_range")
     assert TEMP_COLUMNS == ("temp_mean", "temp_slope", "temp_range")

@@ -22,7 +22,7 @@ KNOWN_DISAGREEMENT = {"S17": 0.97}
 
 def test_public_api() -> None:
     assert set(datasets_pkg.__all__) >= {"get_dataset", "list_datasets", "load_recordings", "Dataset"}
-    assert [d.name for d in list_datasets()] == ["stress-predict", "vr-cybersickness"]
+    assert [d.name for d in list_datasets()] == ["stress-predict", "vr-cybersickness", "vr-fms-motion"]
     with pytest.raises(ConfigurationError, match="known datasets"):
         get_dataset("wesad")
 

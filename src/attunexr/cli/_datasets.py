@@ -42,6 +42,7 @@ def list_command(
             row = ds.summary(data_dir)
             if row["available"]:
                 row["n_subjects"] = len(ds.subjects(data_dir))
+                row["n_sessions"] = ds.n_sessions(data_dir)
             else:
                 try:
                     ds.root(data_dir)
@@ -54,12 +55,13 @@ def list_command(
             return
         table = Table(title="attunexr datasets")
         table.add_column("name", no_wrap=True)
-        for col in ("people", "signals", "labels", "licence", "available"):
+        for col in ("people", "sessions", "signals", "labels", "licence", "available"):
             table.add_column(col)
         for r in rows:
             table.add_row(
                 r["name"],
                 str(r["n_subjects"]),
+                str(r["n_sessions"]),
                 ", ".join(r["signals"]),
                 ", ".join(r["labels"]),
                 r["licence"],
@@ -119,7 +121,7 @@ def info_command(
                     else ""
                 )
             )
-        for key in ("left_out", "label_unusable", "boundary_sources", "button_presses"):
+        for key in ("n_sessions", "conditions", "left_out", "label_unusable", "boundary_sources", "button_presses"):
             if key in info:
                 console.print(f"{key}: {info[key]}", soft_wrap=True)
         console.print("[bold]caveats[/]")

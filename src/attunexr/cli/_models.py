@@ -72,6 +72,12 @@ def _summary(result: dict[str, Any]) -> str:
     return text
 
 
+def _motion_tasks() -> tuple[str, ...]:
+    from attunexr.models import MOTION_TASKS
+
+    return tuple(MOTION_TASKS)
+
+
 def _fold_progress() -> Progress:
     """A progress bar counting cross-validation folds."""
     return Progress(
@@ -146,7 +152,11 @@ def train_command(
 @app.command("evaluate")
 def evaluate_command(
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset name (default: the task's dataset)."),
-    task: str = typer.Option("stress", "--task", help="stress | cybersickness"),
+    task: str = typer.Option(
+        "stress",
+        "--task",
+        help="stress | cybersickness | cybersickness-motion | cybersickness-forecast | tolerance",
+    ),
     protocol: str = typer.Option("loso", "--protocol", help="loso | external"),
     bids: Path | None = typer.Option(
         None, "--bids", help="BIDS physio dataset to evaluate a trained model on."
@@ -234,6 +244,20 @@ def evaluate_command(
                     dataset=dataset or spec.dataset,
                     n_boot=n_boot,
                     metadata=dataset_metadata(dataset or spec.dataset, data_dir),
+                )
+        elif task in _motion_tasks():
+            from attunexr.models import evaluate_motion
+
+            if dataset not in (None, "vr-fms-motion"):
+                raise ConfigurationError(f"--task {task} is defined on --dataset vr-fms-motion, not {dataset!r}")
+            with _fold_progress() as bar:
+                job = bar.add_task(f"participant-grouped folds {task}", total=None)
+                run = evaluate_motion(  # type: ignore[assignment]
+                    task,
+                    data_dir=data_dir,
+                    n_boot=n_boot,
+                    subjects=list(_split(subjects)) or None,
+                    on_fold=lambda _s: bar.advance(job),
                 )
         else:
             spec = get_task(task)

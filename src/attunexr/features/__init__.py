@@ -6,7 +6,13 @@ heart-rate group, part of :data:`FEATURE_COLUMNS`, is also :data:`DEVICE_HR_COLU
 since the start of a recording (``t_start``/``t_end`` are identifiers only).
 """
 
-from attunexr.features._columns import DEVICE_HR_COLUMNS, FEATURE_COLUMNS, ID_COLUMNS, QUALITY_COLUMNS
+from attunexr.features._columns import (
+    DEVICE_HR_COLUMNS,
+    FEATURE_COLUMNS,
+    HEAD_MOTION_COLUMNS,
+    ID_COLUMNS,
+    QUALITY_COLUMNS,
+)
 from attunexr.features._cues import (
     CUE_RESPONSE_MEASURES,
     Cue,
@@ -24,6 +30,7 @@ __all__ = [
     "CUE_RESPONSE_MEASURES",
     "DEVICE_HR_COLUMNS",
     "FEATURE_COLUMNS",
+    "HEAD_MOTION_COLUMNS",
     "ID_COLUMNS",
     "QUALITY_COLUMNS",
     "Cue",

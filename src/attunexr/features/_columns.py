@@ -8,6 +8,7 @@ __all__ = [
     "EDA_COLUMNS",
     "FEATURE_COLUMNS",
     "GAZE_COLUMNS",
+    "HEAD_MOTION_COLUMNS",
     "ID_COLUMNS",
     "MOTION_COLUMNS",
     "QUALITY_COLUMNS",
@@ -50,6 +51,17 @@ MOTION_COLUMNS: tuple[str, ...] = (
     "head_freezing",
     "acc_hf",
 )
+#: Head motion from the headset IMU (or derived from the head pose); see docs/features.md.
+HEAD_MOTION_COLUMNS: tuple[str, ...] = (
+    "head_ang_speed_mean",
+    "head_ang_speed_p90",
+    "head_acc_mean",
+    "head_acc_std",
+    "head_jerk_mean",
+    "head_stillness",
+    "head_ang_power_slow",
+    "head_ang_power_fast",
+)
 GAZE_COLUMNS: tuple[str, ...] = (
     "pupil_mean",
     "pupil_std",
@@ -75,6 +87,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     + MOTION_COLUMNS
     + GAZE_COLUMNS
     + DEVICE_HR_COLUMNS
+    + HEAD_MOTION_COLUMNS
 )
 
 #: Quality per feature group in [0, 1] (1 = perfect, 0 = absent) and the row's overall flag.

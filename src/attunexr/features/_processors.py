@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 #: kinds whose processing needs a nominal sampling rate
 NEEDS_RATE = frozenset({"ecg", "ppg", "eda", "resp"})
 #: kinds whose NaN samples are information (invalid eye-tracker or pose samples), kept as NaN
-KEEP_NAN = frozenset({"pupil", "gaze", "head_pose"})
+KEEP_NAN = frozenset({"pupil", "gaze", "head_pose", "head_imu"})
 
 
 class StreamProcessor:
@@ -147,11 +147,18 @@ class PupilProcessor(StreamProcessor):
         self.buffer.append(t, {"x": v})
 
 
+#: channels of the multi-channel kinds
+_N_CHANNELS = {"gaze": 3, "head_pose": 7, "head_imu": 6}
+
+
 class MultiChannelProcessor(StreamProcessor):
-    """Gaze direction (x, y, z) or head pose (x, y, z, qx, qy, qz, qw), kept per channel."""
+    """Gaze direction (x, y, z), head pose (x, y, z, qx, qy, qz, qw) or head IMU (ax, ay, az, wx, wy, wz).
+
+    Kept per channel; NaN samples stay (a missing gyro reading does not remove the acceleration of that sample).
+    """
 
     def __init__(self, name: str, kind: str, rate: float | None) -> None:
-        self.n_channels = 3 if kind == "gaze" else 7
+        self.n_channels = _N_CHANNELS[kind]
         self.columns = tuple(f"c{i}" for i in range(self.n_channels))
         super().__init__(name, kind, rate)
 
@@ -172,6 +179,7 @@ _CLASSES: dict[str, type[StreamProcessor]] = {
     "pupil": PupilProcessor,
     "gaze": MultiChannelProcessor,
     "head_pose": MultiChannelProcessor,
+    "head_imu": MultiChannelProcessor,
     "temp": StreamProcessor,
     "hr": StreamProcessor,
     "ibi": StreamProcessor,

@@ -360,8 +360,120 @@ def _motion(
                 row["head_translation_speed"] = float(lin.mean())
                 row["head_freezing"] = float(np.mean((ang < HEAD_FREEZE_ANGULAR) & (lin < HEAD_FREEZE_SPEED)))
                 qs.append(cover)
+    head_cover = _head_motion(procs, t0, t1, row)
+    if head_cover is not None:
+        qs.append(head_cover)
     if qs:
         row["q_motion"] = float(np.mean(qs))
+
+
+# --- head motion (IMU or pose) -----------------------------------------------------------------------
+#: stillness: angular speed below this (rad/s; = HEAD_FREEZE_ANGULAR deg/s)
+HEAD_STILL_RAD_S = math.radians(HEAD_FREEZE_ANGULAR)
+#: consecutive head samples further apart than this (s) are not differenced (jerk) and count as a gap (coverage)
+HEAD_MAX_GAP = 1.0
+#: minimum head samples in a window for head-motion features
+HEAD_MIN_SAMPLES = 8
+#: spectral bands of the angular speed (Hz): slow 0.05-0.25, fast 0.25-0.95 (below the ~1 Hz Nyquist of a 2 Hz IMU)
+HEAD_SLOW_BAND = (0.05, 0.25)
+HEAD_FAST_BAND = (0.25, 0.95)
+_HEAD_FREQS = np.round(0.05 * np.arange(1, 20, dtype=np.float64), 10)
+_HEAD_DF = 0.05
+
+
+def _band_powers(t: FloatArray, x: FloatArray) -> tuple[float, float]:
+    """Power of ``x`` (units^2) in :data:`HEAD_SLOW_BAND` and :data:`HEAD_FAST_BAND` from a periodogram by direct
+    Fourier sums over the (irregular) sample times; the fast band is capped below the Nyquist rate of the samples."""
+    n = x.size
+    span = float(t[-1] - t[0])
+    if n < HEAD_MIN_SAMPLES or span <= 0:
+        return NAN, NAN
+    fs = (n - 1) / span
+    y = x - float(x.sum()) / n
+    ph = np.exp(-2j * np.pi * np.outer(_HEAD_FREQS, t - t[0]))
+    psd = 2.0 * np.abs(ph @ y) ** 2 / (n * fs)
+    slow = (HEAD_SLOW_BAND[0] - 1e-9 <= _HEAD_FREQS) & (HEAD_SLOW_BAND[1] - 1e-9 > _HEAD_FREQS)
+    fast = (HEAD_FAST_BAND[0] - 1e-9 <= _HEAD_FREQS) & (min(HEAD_FAST_BAND[1], 0.5 * fs) + 1e-9 >= _HEAD_FREQS)
+    p_slow = float(psd[slow].sum()) * _HEAD_DF if span >= 0.75 / HEAD_SLOW_BAND[0] else NAN
+    p_fast = float(psd[fast].sum()) * _HEAD_DF if fast.any() else NAN
+    return p_slow, p_fast
+
+
+def _pose_to_imu(t: FloatArray, pos: FloatArray, quat: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-sample (times, acceleration vectors m/s^2, angular speed rad/s) derived from head poses.
+
+    Angular speed from the rotation between consecutive unit quaternions over their time step; acceleration from
+    the second difference of positions. Row ``i`` describes the step ending at sample ``i + 1`` (acceleration needs
+    three samples, so its first row is NaN).
+    """
+    dt = np.diff(t)
+    good = dt > 0
+    qn = quat / np.linalg.norm(quat, axis=1, keepdims=True)
+    dot = np.abs(np.einsum("ij,ij->i", qn[1:], qn[:-1]))
+    ang = np.where(good, 2.0 * np.arccos(np.clip(dot, 0.0, 1.0)) / np.where(good, dt, 1.0), np.nan)
+    vel = np.where(good[:, None], np.diff(pos, axis=0) / np.where(good, dt, 1.0)[:, None], np.nan)
+    acc = np.full_like(vel, np.nan)
+    if vel.shape[0] > 1:
+        dtv = 0.5 * (dt[1:] + dt[:-1])
+        acc[1:] = np.diff(vel, axis=0) / np.where(dtv > 0, dtv, np.nan)[:, None]
+    return t[1:], acc, ang
+
+
+def _head_motion(
+    procs: Mapping[str, StreamProcessor], t0: float, t1: float, row: dict[str, float | bool]
+) -> float | None:
+    """Head-motion features from the headset IMU (``head_imu``) or, without one, derived from ``head_pose``.
+
+    Returns the coverage used as quality, or ``None`` when the window has too few samples.
+    """
+    imu = procs.get("head_imu")
+    if imu is not None:
+        i0, i1 = imu.buffer.bounds(t0, t1)
+        cols = imu.buffer.cols
+        t = imu.buffer.t[i0:i1]
+        acc = np.stack([cols[f"c{i}"][i0:i1] for i in range(3)], axis=1)
+        gyro = np.stack([cols[f"c{i}"][i0:i1] for i in range(3, 6)], axis=1)
+        ang = np.sqrt(np.sum(gyro * gyro, axis=1))
+    else:
+        head = procs.get("head_pose")
+        if head is None:
+            return None
+        # only the window's own samples (live buffers keep nothing before an open window)
+        j0, i1 = head.buffer.bounds(t0, t1)
+        cols = head.buffer.cols
+        tp = head.buffer.t[j0:i1]
+        pos = np.stack([cols[f"c{i}"][j0:i1] for i in range(3)], axis=1)
+        quat = np.stack([cols[f"c{i}"][j0:i1] for i in range(3, 7)], axis=1)
+        ok = np.all(np.isfinite(pos), axis=1) & np.all(np.isfinite(quat), axis=1)
+        tp, pos, quat = tp[ok], pos[ok], quat[ok]
+        if tp.size < 3:
+            return None
+        t, acc, ang = _pose_to_imu(tp, pos, quat)
+    fin_w = np.isfinite(ang)
+    fin_a = np.all(np.isfinite(acc), axis=1)
+    any_ok = fin_w | fin_a
+    cover = _coverage_irregular(t[any_ok], t0, t1, HEAD_MAX_GAP)
+    if int(any_ok.sum()) < HEAD_MIN_SAMPLES or cover < 0.5:
+        return None
+    if int(fin_w.sum()) >= HEAD_MIN_SAMPLES:
+        w = ang[fin_w]
+        tw = t[fin_w]
+        row["head_ang_speed_mean"] = float(w.mean())
+        row["head_ang_speed_p90"] = float(np.percentile(w, 90))
+        row["head_stillness"] = float(np.mean(w < HEAD_STILL_RAD_S))
+        row["head_ang_power_slow"], row["head_ang_power_fast"] = _band_powers(tw, w)
+    if int(fin_a.sum()) >= HEAD_MIN_SAMPLES:
+        a = acc[fin_a]
+        ta = t[fin_a]
+        mag = np.sqrt(np.sum(a * a, axis=1))
+        row["head_acc_mean"] = float(mag.mean())
+        row["head_acc_std"] = float(mag.std())
+        dt = np.diff(ta)
+        near = (dt > 0) & (dt <= HEAD_MAX_GAP)
+        if near.any():
+            jerk = np.sqrt(np.sum(np.diff(a, axis=0) ** 2, axis=1))[near] / dt[near]
+            row["head_jerk_mean"] = float(jerk.mean())
+    return cover
 
 
 # --- gaze / pupil ------------------------------------------------------------------------------------

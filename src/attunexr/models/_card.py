@@ -16,7 +16,7 @@ import attunexr
 from attunexr.models._detector import _Detector
 from attunexr.models._tasks import TaskSpec
 
-__all__ = ["build_card", "render_card_html"]
+__all__ = ["build_card", "evidence_claims", "render_card_html"]
 
 _INTENDED_USE = {
     "stress": (
@@ -239,6 +239,7 @@ def build_card(
         "subgroup_variables": ev.get("subgroup_variables") or {},
         "subgroups_note": _subgroups_note(ev),
         "known_failure_modes": _FAILURE_MODES.get(task.name, []) + _baseline_failures(ev),
+        "claims": evidence_claims(ev, task.name),
         "limitations": [
             "Small single-site study of healthy volunteers; no external validation on clinical populations yet.",
             "Evaluation is subject-independent (leave-one-subject-out) within one dataset; transfer to other devices "
@@ -246,6 +247,49 @@ def build_card(
         ],
         "ethical_considerations": "Physiological data are sensitive health data; estimates support, never replace, "
         "clinical judgement.",
+    }
+
+
+def _fmt_ci(block: dict[str, Any]) -> str:
+    lo, hi = (block.get("ci") or [None, None])[:2]
+    v = block.get("value", block.get("auroc"))
+    if v is None or lo is None or hi is None:
+        return "n/a"
+    return f"{float(v):.3f} (95 % CI {float(lo):.3f} to {float(hi):.3f})"
+
+
+def evidence_claims(ev: dict[str, Any], task: str = "") -> dict[str, Any]:
+    """Which claims the evaluation supports and which it does not, read from its CIs (no new numbers).
+
+    A claim is supported when its 95 % CI excludes the null (AUROC 0.5; a difference of 0).
+    """
+    supported: list[str] = []
+    not_supported: list[str] = []
+    a = (ev.get("metrics") or {}).get("auroc") or {}
+    lo = (a.get("ci") or [None, None])[0]
+    n = ev.get("n_subjects")
+    if lo is not None:
+        text = f"separates the classes better than chance in new people: AUROC {_fmt_ci(a)}, {n} subjects"
+        (supported if lo > 0.5 else not_supported).append(text)
+    for name, b in (ev.get("baselines") or {}).items():
+        gain = b.get("model_minus_baseline") if isinstance(b, dict) else None
+        if not gain or gain.get("value") is None:
+            continue
+        glo, ghi = gain["ci"]
+        text = (
+            f"adds to the {name.replace('_', ' ')} baseline (AUROC {b.get('auroc', float('nan')):.3f}): paired "
+            f"difference {gain['value']:+.3f} (95 % CI {glo:+.3f} to {ghi:+.3f})"
+        )
+        (supported if glo is not None and glo > 0 else not_supported).append(text)
+    if task == "cybersickness":
+        not_supported.append(
+            "works in clinical populations, other headsets or other VR content (19 healthy volunteers on one "
+            "roller coaster; no external validation)"
+        )
+    return {
+        "supported": supported,
+        "not_supported": not_supported,
+        "rule": "a claim is supported when its 95 % subject-bootstrap CI excludes the null (AUROC 0.5, difference 0)",
     }
 
 

@@ -18,6 +18,7 @@ SIGNAL_GROUPS = {
     "motion": "MOTION_COLUMNS",
     "gaze": "GAZE_COLUMNS",
     "device_hr": "DEVICE_HR_COLUMNS",
+    "head_motion": "HEAD_MOTION_COLUMNS",
 }
 _DESCRIBE = {
     "cardiac": "cardiac (ECG, PPG or heart rate)",
@@ -27,6 +28,7 @@ _DESCRIBE = {
     "motion": "motion (accelerometer or head pose)",
     "gaze": "eye tracking (gaze/pupil)",
     "device_hr": "heart rate reported by the device (HR/IBI streams)",
+    "head_motion": "head motion from the headset (IMU or head pose)",
 }
 
 #: A feature counts as available when it is finite in at least this share of windows.

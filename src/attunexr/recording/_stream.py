@@ -24,6 +24,7 @@ STREAM_KINDS: dict[str, str] = {
     "gaze": "unit",  # gaze direction x, y, z
     "pupil": "mm",  # pupil diameter
     "head_pose": "m|quat",  # head position x, y, z and orientation qx, qy, qz, qw
+    "head_imu": "m/s2|rad/s",  # headset linear acceleration x, y, z (gravity-free) and angular velocity x, y, z
     "marker": "",  # event markers
 }
 

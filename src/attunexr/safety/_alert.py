@@ -74,6 +74,8 @@ class SafetyObservation:
         Simulator Sickness Questionnaire total (after exposure).
     sickness_probability
         Cybersickness detector output.
+    sickness_forecast
+        Probability that FMS reaches the sickness threshold within the next 60 s (head-motion forecaster).
     head_motion, head_motion_baseline
         Head angular speed (deg/s) now and in the person's baseline.
     unanswered_prompts
@@ -97,6 +99,7 @@ class SafetyObservation:
     fms_t: float | None = None
     ssq_total: float | None = None
     sickness_probability: float | None = None
+    sickness_forecast: float | None = None
     head_motion: float | None = None
     head_motion_baseline: float | None = None
     unanswered_prompts: int = 0

@@ -99,7 +99,10 @@ class CybersicknessMonitor:
     before and after. People who feel sick also move their head less (Chang et al. 2020). Triggers: FMS at or
     above ``fms_pause`` pauses, at or above ``fms_end`` ends, at or above ``fms_alert`` blocks escalation; SSQ total
     at or above ``ssq_alert`` alerts; a cybersickness detector probability at or above ``probability_ceiling`` for
-    ``duration_s`` blocks escalation, and with head motion below ``head_motion_fraction`` of baseline it pauses.
+    ``duration_s`` blocks escalation, and with head motion below ``head_motion_fraction`` of baseline it pauses;
+    a forecast (head-motion model: FMS reaching 10 within 60 s) at or above ``forecast_ceiling`` for
+    ``forecast_duration_s`` blocks escalation and asks the clinician to check in. The models only ever hold the
+    exposure level or ask; they never raise it, and they stay silent on poor signal.
     """
 
     fms_alert: float = 5.0
@@ -109,8 +112,11 @@ class CybersicknessMonitor:
     probability_ceiling: float = 0.8
     head_motion_fraction: float = 0.3
     duration_s: float = 60.0
+    forecast_ceiling: float = 0.7
+    forecast_duration_s: float = 10.0
     name: str = "cybersickness"
     _p: _Sustained = field(default_factory=_Sustained, repr=False)
+    _f: _Sustained = field(default_factory=_Sustained, repr=False)
     _last_fms_t: float | None = field(default=None, repr=False)
     _ssq_done: bool = field(default=False, repr=False)
 
@@ -146,6 +152,12 @@ class CybersicknessMonitor:
             else:
                 out.append(Alert(self.name, obs.t, SafetyAction.BLOCK_ESCALATION, "info",
                                  "physiological cybersickness signs: no escalation", ev2))
+        f_high = (obs.sickness_forecast is not None and obs.quality_ok
+                  and obs.sickness_forecast >= self.forecast_ceiling)
+        if self._f.update(obs.t, f_high, self.forecast_duration_s):
+            out.append(Alert(self.name, obs.t, SafetyAction.BLOCK_ESCALATION, "info",
+                             f"sickness forecast: FMS 10 likely within 60 s (p {obs.sickness_forecast:.2f}); "
+                             "no escalation, check in", {"sickness_forecast": obs.sickness_forecast}, True))
         return out
 
 

@@ -14,6 +14,7 @@ from attunexr.session._messages import COMMANDS, Command, SessionUpdate, StateEs
 from attunexr.session._protocol import PROTOCOL_VERSION, ProtocolHandler
 from attunexr.session._recorder import SessionRecorder
 from attunexr.session._server import create_live_app, live_router, serve_vr_client, websocket_endpoint
+from attunexr.session._sickness import HeadMotionSickness
 from attunexr.session._subscription import ALL_TOPICS, Subscription
 from attunexr.session._wire import decode_binary_frame, encode_binary_samples, encode_json_samples
 
@@ -24,6 +25,7 @@ __all__ = [
     "Command",
     "DetectorLike",
     "FeatureStreamLike",
+    "HeadMotionSickness",
     "LiveSession",
     "LogCheck",
     "LogRecord",

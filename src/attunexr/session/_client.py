@@ -156,12 +156,27 @@ class VRClient:
         """Send a SUDS answer (0-100)."""
         await self.send_event(t, "suds", value)
 
-    async def send_head_pose(self, t: float, position: Iterable[float], rotation: Iterable[float]) -> None:
-        await self._send(
-            dumps(
-                {"v": 1, "type": "head_pose", "t": t, "position": list(position), "rotation": list(rotation)}
-            )
-        )
+    async def send_head_pose(
+        self,
+        t: float,
+        position: Iterable[float],
+        rotation: Iterable[float],
+        acceleration: Iterable[float] | None = None,
+        angular_velocity: Iterable[float] | None = None,
+    ) -> None:
+        """One head pose, optionally with the headset IMU (m/s^2 without gravity, rad/s) of the same instant."""
+        msg: dict[str, Any] = {
+            "v": 1,
+            "type": "head_pose",
+            "t": t,
+            "position": list(position),
+            "rotation": list(rotation),
+        }
+        if acceleration is not None:
+            msg["acceleration"] = list(acceleration)
+        if angular_velocity is not None:
+            msg["angular_velocity"] = list(angular_velocity)
+        await self._send(dumps(msg))
 
     async def send_gaze(self, t: float, direction: Iterable[float], pupil_mm: float | None = None) -> None:
         msg: dict[str, Any] = {"v": 1, "type": "gaze", "t": t, "direction": list(direction)}

@@ -84,7 +84,8 @@ class SessionManager:
             assert self.master_key is not None
             recorder = SessionRecorder(self.record_dir / f"{session_id}.axr", self.master_key, meta=meta)
         opts = {**self.session_options, **options}
-        session = LiveSession(session_id, meta=meta, detector=self.detector, recorder=recorder, **opts)
+        opts.setdefault("detector", self.detector)  # a per-session detector (with its own live state) may be passed
+        session = LiveSession(session_id, meta=meta, recorder=recorder, **opts)
         if self.hooks_factory is not None:
             session.hooks.extend(self.hooks_factory(session))
         await session.start()

@@ -37,7 +37,9 @@ _NUMBER_TYPES = frozenset({int, float})  # exact types: JSON true/false are not 
 #: Topics a client may subscribe to in ``hello`` (``command`` and ``end`` are always delivered).
 CLIENT_TOPICS = frozenset({"estimate", "command", "end", "quality", "event", "ack", "decision", "status"})
 #: Channels each stream kind carries (one list per sample for several channels); other kinds have one.
-KIND_CHANNELS: dict[str, tuple[int, ...]] = {"acc": (3,), "gaze": (3,), "head_pose": (7,), "pupil": (1, 2)}
+KIND_CHANNELS: dict[str, tuple[int, ...]] = {
+    "acc": (3,), "gaze": (3,), "head_pose": (7,), "head_imu": (6,), "pupil": (1, 2)
+}
 
 
 class _Reject(Exception):
@@ -284,10 +286,19 @@ class ProtocolHandler:
             t = _num(msg, "t")
             self._check_t([t])
             pose = _vector(msg, "position", 3) + _vector(msg, "rotation", 4)
-            self._claim({"head_pose": ("head_pose", 7)})
+            # optional headset IMU of the same sample (Unity deviceAcceleration / deviceAngularVelocity)
+            acc = _vector(msg, "acceleration", 3) if "acceleration" in msg else None
+            gyro = _vector(msg, "angular_velocity", 3) if "angular_velocity" in msg else None
+            claims = {"head_pose": ("head_pose", 7)}
+            if acc is not None or gyro is not None:
+                claims["head_imu"] = ("head_imu", 6)
+            self._claim(claims)
             await self._put(
                 Chunk("head_pose", "head_pose", np.array([t]), np.array([pose]), None, received), msg
             )
+            if acc is not None or gyro is not None:
+                imu = (acc or [math.nan] * 3) + (gyro or [math.nan] * 3)
+                await self._put(Chunk("head_imu", "head_imu", np.array([t]), np.array([imu]), None, received), msg)
         elif mtype == "gaze":
             t = _num(msg, "t")
             self._check_t([t])

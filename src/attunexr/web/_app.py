@@ -28,7 +28,7 @@ from attunexr.errors import (
     SafetyError,
 )
 from attunexr.store import PasswordHashingBusyError
-from attunexr.web import _api, _pages, _trials_api, _trials_pages, _ws
+from attunexr.web import _api, _pages, _sickness, _trials_api, _trials_pages, _ws
 from attunexr.web._auth import LoginThrottledError
 from attunexr.web._pages import _LoginRedirect
 from attunexr.web._services import WebServices
@@ -186,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_ws.router)
     app.include_router(_trials_api.router)
     app.include_router(_trials_pages.router)
+    app.include_router(_sickness.router)
 
     @app.exception_handler(_LoginRedirect)
     async def _to_login(request: Request, exc: _LoginRedirect) -> Response:

@@ -282,6 +282,7 @@ def consent_form(patient_id: IdPath, scope: str = Form(...), granted: str = Form
 def plan_form(patient_id: IdPath, scenario: str = Form(...), mode: str = Form("propose"),
               max_level: int = Form(5), min_dwell_s: float = Form(60.0), source: str = Form("virtual"),
               arousal_ceiling: float = Form(0.9), suds_ceiling: float = Form(85.0),
+              mssq: str = Form(""), age: str = Form(""), gender: str = Form(""),
               p: Principal = Depends(get_writer), db: Session = Depends(get_db)) -> Response:
     if p.role != "clinician":
         raise HTTPException(403, "only clinicians plan sessions")
@@ -295,8 +296,13 @@ def plan_form(patient_id: IdPath, scenario: str = Form(...), mode: str = Form("p
             "safety": {"arousal_ceiling": arousal_ceiling, "suds_ceiling": suds_ceiling}})
     except ValidationError as err:
         raise HTTPException(422, f"the plan is not valid: {err}") from err
+    plan_data = plan.model_dump()
+    if mssq.strip():
+        from attunexr.web._tolerance import tolerance_for_plan
+
+        plan_data["tolerance"] = tolerance_for_plan(mssq, age, gender)
     ts = TherapySession(patient_id=patient.id, clinic_id=patient.clinic_id, scenario=plan.scenario,
-                        plan=plan.model_dump(), source=plan.source, vr_token=secrets.token_urlsafe(16),
+                        plan=plan_data, source=plan.source, vr_token=secrets.token_urlsafe(16),
                         created_by=p.user_id)
     db.add(ts)
     db.commit()

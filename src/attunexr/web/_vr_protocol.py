@@ -29,8 +29,11 @@ logger = logging.getLogger(__name__)
 class RunnerVRSession:
     """What :class:`attunexr.session.ProtocolHandler` needs of a session, backed by a live runner."""
 
-    def __init__(self, runner: Any) -> None:
+    def __init__(self, runner: Any, mssq: float | None = None) -> None:
+        from attunexr.web._sickness import tracker_for
+
         self.runner = runner
+        self.sickness = tracker_for(runner, mssq)  # head-motion sickness forecast for the dashboard
         self.session_id = str(runner.session_id)
         self.window = runner.live.window
         self.hop = runner.live.hop
@@ -43,8 +46,12 @@ class RunnerVRSession:
 
     async def put(self, chunk: Chunk) -> None:
         self.runner.client_chunk(chunk)
+        if self.sickness is not None:
+            self.sickness.push(chunk)
 
     async def add_event(self, event: Event, source: str = "vr") -> None:
+        if event.label == "fms" and event.value is not None and self.sickness is not None:
+            self.sickness.on_fms(event.onset, float(event.value))
         if event.label == "suds" and event.value is not None:
             self.runner.record_suds(float(event.value), "patient")
         else:
@@ -68,6 +75,7 @@ class WebVRManager:
         with self.services.db.begin() as db:
             ts = db.execute(select(TherapySession).where(TherapySession.id == self.session_id)).scalar_one_or_none()
             ok = ts is not None and hmac.compare_digest(ts.vr_token_hash, token_digest(token))
+            mssq = ((ts.plan or {}).get("tolerance") or {}).get("inputs", {}).get("mssq") if ok and ts else None
             append_audit(db, actor="vr-client", action="vr_connect" if ok else "denied:vr_connect",
                          resource="session", resource_id=self.session_id,
                          clinic_id=ts.clinic_id if ok and ts is not None else None)
@@ -76,4 +84,4 @@ class WebVRManager:
         runner = self.services.live.get(self.session_id)
         if runner is None:
             raise AuthorizationError(f"session {self.session_id} is not running; the clinician starts it first")
-        return RunnerVRSession(runner)
+        return RunnerVRSession(runner, mssq)

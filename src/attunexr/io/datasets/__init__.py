@@ -14,9 +14,11 @@ from attunexr.io.datasets._registry import (
 )
 from attunexr.io.datasets._stress_predict import AgreementReport, StressPredict
 from attunexr.io.datasets._vr_cybersickness import VRCybersickness
+from attunexr.io.datasets._vr_fms_motion import VRFmsMotion
 
 register(StressPredict())
 register(VRCybersickness())
+register(VRFmsMotion())
 
 __all__ = [
     "AgreementReport",
@@ -24,6 +26,7 @@ __all__ = [
     "DatasetCard",
     "StressPredict",
     "VRCybersickness",
+    "VRFmsMotion",
     "get_dataset",
     "list_datasets",
     "load_recordings",

@@ -115,6 +115,7 @@ class Dataset(ABC):
             "name": card.name,
             "title": card.title,
             "n_subjects": card.n_subjects,
+            "n_sessions": int(card.extra.get("n_sessions", card.n_subjects)),
             "signals": sorted(card.signals),
             "labels": sorted(card.labels),
             "licence": card.licence,
@@ -136,6 +137,10 @@ class Dataset(ABC):
             "caveats": list(card.caveats),
             "subjects": self.subjects(data_dir),
         }
+
+    def n_sessions(self, data_dir: str | Path | None = None) -> int:
+        """Sessions on disk (one per subject unless the dataset has several rides or visits per person)."""
+        return len(self.subjects(data_dir))
 
     # --- download -----------------------------------------------------------------------------------
     def download(self, dest: str | Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:

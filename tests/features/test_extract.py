@@ -18,9 +18,17 @@ def test_public_api() -> None:
         "HEAD_MOTION_COLUMNS",
         "ID_COLUMNS",
         "QUALITY_COLUMNS",
+        "CUE_RESPONSE_MEASURES",
+        "Cue",
+        "CueResponse",
+        "CueRules",
         "FeatureStream",
+        "LiveCueScorer",
+        "cues_from_recording",
         "extract",
         "extract_many",
+        "score_cue",
+        "score_cues",
     }
     assert not set(FEATURE_COLUMNS) & set(ID_COLUMNS)
     assert not any(c in FEATURE_COLUMNS for c in ("t_start", "t_end", "time", "elapsed"))

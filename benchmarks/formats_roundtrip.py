@@ -1,7 +1,8 @@
 """Time BIDS and EDF round trips of one whole real Stress-Predict subject, and the official BIDS validator on it.
 
-Usage: ``python benchmarks/formats_roundtrip.py [--subject S02] [--data-dir DIR]``; the last line printed is one JSON
-object with seconds per step, file sizes and the largest read-back error per stream.
+Usage: ``python benchmarks/formats_roundtrip.py [--subject S02] [--data-dir DIR] [--quick]``; the last line printed is
+one JSON object with seconds per step, file sizes and the largest read-back error per stream (``--quick``: the
+subject's first 5 minutes).
 """
 
 from __future__ import annotations
@@ -29,17 +30,29 @@ def _size(path: Path) -> int:
     )
 
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = (
+    "subject", "duration_s", "samples", "bids_write_s", "bids_read_s", "bids_bytes", "bids_max_abs_error",
+    "edf_write_s", "edf_read_s", "edf_bytes", "edf_max_abs_error",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subject", default="S02")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", action="store_true", help="print only the JSON line (always the case)")
+    parser.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = parser.parse_args()
     rec = get_dataset("stress-predict").load(args.subject, args.data_dir)
+    if args.quick:
+        rec = rec.crop(rec.t_start, rec.t_start + 300.0)
     samples = sum(s.n_samples * s.n_channels for s in rec.streams.values())
     out: dict[str, object] = {
         "subject": args.subject,
         "duration_s": round(rec.duration, 1),
         "samples": samples,
+        "quick": args.quick,
     }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bids"

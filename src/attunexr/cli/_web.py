@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import app_dir_option, cli_errors, legacy_data_option, resolve_app_dir
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +27,14 @@ def demo(
     password: str | None = typer.Option(None, "--password", help="Password of the demo clinician (default: random, printed)."),
     replay: str | None = typer.Option(None, "--replay", metavar="DATASET:SUBJECT",
                                       help="Drive the session with a real recording, e.g. stress-predict:S02, instead of a virtual patient."),
-    data: Path = typer.Option(Path("attunexr-data"), "--data", help="Folder for the SQLite database, keys and reports."),
+    app_dir: Path | None = app_dir_option("Folder for the SQLite database, keys and reports."),
+    legacy_data: Path | None = legacy_data_option(),
     scenario: str = typer.Option("heights", "--scenario", help="heights, spiders or public_speaking."),
     speed: float = typer.Option(1.0, "--speed", help="Session seconds per second (1 = real time)."),
 ) -> None:
     """Start the web app on 127.0.0.1 with a demo clinic, clinician, patient and a live session to steer."""
     with cli_errors():
+        data = resolve_app_dir(app_dir, legacy_data)
         from attunexr.web import Settings, create_app
         from attunexr.web._engine import default_levels
 
@@ -58,14 +60,16 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (put TLS in front for a clinic)."),
     port: int = typer.Option(8000, "--port"),
     database_url: str | None = typer.Option(None, "--database-url", envvar="ATTUNEXR_DATABASE_URL",
-                                            help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/attunexr (default SQLite under --data)."),
-    data: Path = typer.Option(Path("attunexr-data"), "--data", help="Folder for keys, reports and the default SQLite database."),
+                                            help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/attunexr (default SQLite under --app-dir)."),
+    app_dir: Path | None = app_dir_option("Folder for keys, reports and the default SQLite database."),
+    legacy_data: Path | None = legacy_data_option(),
     admin_password: str | None = typer.Option(None, "--create-admin", metavar="PASSWORD",
                                               help="Create (or reset) the account 'admin' with this password."),
     secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Send the login cookie over HTTPS only."),
 ) -> None:
     """Run the web app for real use (migrations are applied on start)."""
     with cli_errors():
+        data = resolve_app_dir(app_dir, legacy_data)
         from attunexr.web import Settings, create_app
 
         settings = Settings(data_dir=data, database_url=database_url, secure_cookies=secure_cookies)

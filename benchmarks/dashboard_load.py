@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
     if args.quick:
-        args.sessions, args.seconds, args.warmup = 2, 3.0, 4.0
+        args.sessions, args.seconds, args.warmup = 2, 3.0, 2.0
     if not 1 <= args.sessions <= 500 or not 1 <= args.seconds <= 600:
         ap.error("--sessions must be 1..500 and --seconds 1..600")
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ For each subject: features are extracted once (not timed here), then ``session_b
 in ms, bundle entries, bytes per session-hour, for each summary period.
 
 Usage: ``python benchmarks/fhir_export.py [--subjects N] [--data-dir DIR] [--quick]``; last line is one JSON object
-(``--quick``: one subject, its first 20 minutes).
+(``--quick``: one subject, its first 10 minutes).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main() -> None:
         for subject in ds.subjects(data_dir=args.data_dir)[: args.subjects]:
             rec = ds.load(subject, data_dir=args.data_dir)
             if args.quick:
-                rec = rec.crop(rec.t_start, rec.t_start + 1200.0)
+                rec = rec.crop(rec.t_start, rec.t_start + 600.0)
             feats = extract(rec)
             ests = model.estimate(feats)
             hours.append(float(feats["t_end"].max() - feats["t_start"].min()) / 3600.0)

@@ -18,6 +18,7 @@ import numpy as np
 
 from attunexr.io import read_bids, read_edf, write_bids, write_edf
 from attunexr.io.datasets import get_dataset
+from attunexr.recording import Recording
 
 VALIDATOR = Path(__file__).resolve().parents[1] / "tools" / "node_modules" / ".bin" / "bids-validator"
 
@@ -47,6 +48,8 @@ def main() -> None:
     rec = get_dataset("stress-predict").load(args.subject, args.data_dir)
     if args.quick:
         rec = rec.crop(rec.t_start, rec.t_start + 300.0)
+        # a stream with no sample in those minutes (IBI may start later) is not written: leave it out
+        rec = Recording(rec.meta, {n: s for n, s in rec.streams.items() if s.n_samples}, rec.events, rec.intervals)
     samples = sum(s.n_samples * s.n_channels for s in rec.streams.values())
     out: dict[str, object] = {
         "subject": args.subject,

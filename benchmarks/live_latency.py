@@ -13,7 +13,7 @@ published, server clock), e2e_p99_ms (client sent the frame -> client received t
 (sent by clients but not processed and recorded by the server), cpu_percent (server process; 100 = one core).
 
 Usage: python benchmarks/live_latency.py --sessions 200 --seconds 60 --json
-(``--quick``: 2 sessions, 6 s, hop 2 s: a check that the script runs, not a measurement)
+(``--quick``: 2 sessions, 4 s, hop 2 s: a check that the script runs, not a measurement)
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
     if args.quick:
-        args.sessions, args.seconds, args.hop = 2, 6, 2.0
+        args.sessions, args.seconds, args.hop = 2, 4, 2.0
 
     import httpx
 

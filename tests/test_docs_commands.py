@@ -397,7 +397,7 @@ def test_documented_commands_run(
     env = dict(os.environ)
     env["ATTUNEXR_DATA"] = str(data_dir)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["VENV"] = sys.prefix  # `make demo` uses this environment instead of creating .venv
+    env.setdefault("VENV", sys.prefix)  # `make demo` uses this environment (as the Makefile honours $VENV)
     env.setdefault("MPLBACKEND", "Agg")
     env["COLUMNS"] = "120"
     cwd = tmp_path / "work"
@@ -407,10 +407,13 @@ def test_documented_commands_run(
         runner = Runner(ns, cwd, env, cache, cache_root)
         sender = None
         if any(c.text.startswith("attunexr record") and not c.skip for c in block.commands):
-            sender = subprocess.Popen(
-                [*ns.prefix, sys.executable, "-c", _SENDER], stdout=subprocess.PIPE, text=True, env=env
-            )
-            assert sender.stdout is not None and sender.stdout.readline().strip() == "ready"
+            sender_log = tmp_path / "lsl-sender.log"
+            with sender_log.open("w") as log:
+                sender = subprocess.Popen(
+                    [*ns.prefix, sys.executable, "-c", _SENDER], stdout=subprocess.PIPE, stderr=log, text=True, env=env
+                )
+            assert sender.stdout is not None
+            assert sender.stdout.readline().strip() == "ready", f"LSL sender failed:\n{sender_log.read_text()}"
         try:
             for cmd in block.commands:
                 if cmd.skip:

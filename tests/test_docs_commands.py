@@ -210,6 +210,29 @@ while True:
 """
 
 
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _run_group(args: list[str], cwd: Path, env: dict[str, str], cmd: DocCommand) -> subprocess.CompletedProcess[str]:
+    """Run a command in its own process group; on timeout or interruption the whole group is killed."""
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        pytest.fail(f"{cmd.where}: `{cmd.text}` still running after {COMMAND_TIMEOUT:g} s:\n{(out + err)[-3000:]}")
+    except BaseException:  # the test was interrupted (Ctrl-C, pytest-timeout): leave no worker behind
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 @dataclass
 class Runner:
     """Runs the commands of one block in ``cwd`` with ``env``, inside ``ns``."""
@@ -255,14 +278,7 @@ class Runner:
         env_file = self.cwd.parent / f".env-{os.getpid()}-{cmd.line}"
         script = f'{cmd.text}\n__rc=$?\nenv -0 > "{env_file}"\nexit $__rc\n'
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            [*self.ns.prefix, "bash", "-c", script],
-            cwd=cwd,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-        )
+        proc = _run_group([*self.ns.prefix, "bash", "-c", script], cwd, self.env, cmd)
         wall = time.perf_counter() - t0
         output = proc.stdout + proc.stderr
         tail = "\n".join(output.strip().splitlines()[-25:])
@@ -387,6 +403,7 @@ def test_parser_markers_and_continuations(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a block runs several commands, each bounded by COMMAND_TIMEOUT
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
 def test_documented_commands_run(
     block: DocBlock,

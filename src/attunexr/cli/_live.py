@@ -317,6 +317,7 @@ def record_command(
                 "samples": {b.name: b.n_samples for b in session.buffers.values()},
                 "gaps": {b.name: len(b.gaps) for b in session.buffers.values()},
                 "windows": session.rows_emitted,
+                "pipeline_errors": session.pipeline_errors,
             }
 
         summary = _run(main())
@@ -325,4 +326,9 @@ def record_command(
         if json_out != "-":
             _console.print(
                 f"saved {summary['path']} ({summary['segments']} segments, verified); samples: {summary['samples']}"
+            )
+        if summary["pipeline_errors"]:
+            raise ConfigurationError(
+                f"the recording is saved, but the live feature pipeline failed on {summary['pipeline_errors']} "
+                "chunk(s); `attunexr --debug record ...` shows why"
             )

@@ -164,31 +164,35 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     assert again.exit_code == 1 and "Traceback" not in again.output
 
 
-def test_replay_of_a_vr_subject_makes_estimates(data_dir: Path) -> None:
+def test_replay_of_a_vr_subject_makes_estimates(data_dir: Path, tmp_path: Path) -> None:
     """It used to print five tracebacks (time in VR missing), make no estimate and exit 0."""
+    out = tmp_path / "estimates.jsonl"
     res = runner.invoke(
         app,
-        ["replay", "--dataset", "vr-cybersickness", "--subject", "train-3", "--speed", "inf", "--json", "-",
+        ["replay", "--dataset", "vr-cybersickness", "--subject", "train-3", "--speed", "inf", "--json", str(out),
          "--data-dir", str(data_dir)],
     )
     assert res.exit_code == 0, res.output
     assert "Traceback" not in res.output and "ERROR" not in res.output
-    lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    assert "{" not in res.stdout and "estimates" in res.stdout  # a summary; the JSON lines are in the file
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
     est = [x for x in lines if x["type"] == "estimate"]
     assert est and all(0.0 <= e["probability"] <= 1.0 for e in est)
     assert lines[-1]["type"] == "summary" and lines[-1]["estimates"] == len(est) > 0
 
 
-def test_replay_with_a_model_that_cannot_run_fails_with_one_line(data_dir: Path) -> None:
+def test_replay_with_a_model_that_cannot_run_fails_with_one_line(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "estimates.jsonl"
     res = runner.invoke(
         app,
         ["replay", "--dataset", "stress-predict", "--subject", "S02", "--speed", "inf", "--seconds", "180",
-         "--model", "cybersickness", "--data-dir", str(data_dir)],
+         "--model", "cybersickness", "--json", str(out), "--data-dir", str(data_dir)],
     )
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
     errors = [x for x in res.output.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "needs inputs the data lacks" in errors[0]
+    assert not out.exists() and not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_train_on_a_dataset_without_the_task_labels_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -100,27 +101,34 @@ def replay_command(
         detector = _detector(model, dataset)
         estimator = _Estimator(detector, rec) if detector is not None else None
         sink: IO[str] | None = None
+        tmp: Path | None = None
         if json_out == "-":
             sink = sys.stdout
         elif json_out is not None:
             target = Path(json_out)
             target.parent.mkdir(parents=True, exist_ok=True)
-            sink = target.open("w")
+            tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+            sink = tmp.open("w")
         try:
             stats = _replay(rec, estimator, subject, speed, window, hop, sink, quiet=json_out == "-")
-        finally:
-            if sink is not None and sink is not sys.stdout:
+            if estimator is not None and estimator.error is not None:
+                raise estimator.error
+            if stats["pipeline_errors"]:
+                raise ConfigurationError(
+                    f"the live pipeline failed on {stats['pipeline_errors']} chunk(s) of {dataset}:{subject}; "
+                    "`attunexr --debug replay ...` shows why"
+                )
+            summary = {"type": "summary", **{k: v for k, v in stats.items() if k != "streams"}}
+            if sink is not None:
+                sink.write(json.dumps(summary, default=_json_default) + "\n")
+        except BaseException:
+            if tmp is not None and sink is not None:
                 sink.close()
-        if estimator is not None and estimator.error is not None:
-            raise estimator.error
-        if stats["pipeline_errors"]:
-            raise ConfigurationError(
-                f"the live pipeline failed on {stats['pipeline_errors']} chunk(s) of {dataset}:{subject}; "
-                "`attunexr --debug replay ...` shows why"
-            )
-        summary = {"type": "summary", **{k: v for k, v in stats.items() if k != "streams"}}
-        if sink is not None:
-            sink.write(json.dumps(summary, default=_json_default) + "\n")
+                tmp.unlink(missing_ok=True)
+            raise
+        if tmp is not None and sink is not None:
+            sink.close()
+            os.replace(tmp, Path(str(json_out)))  # complete JSON lines only: never half a file
         if json_out != "-":
             _console.print(
                 f"done: {stats['rows']} windows, {stats['estimates']} estimates in {stats['wall_s']} s; "

@@ -18,8 +18,8 @@ Conventions for writers of docs (a trailing comment on the command's last line):
   (``--port``, default 8000) and are stopped with Ctrl-C (SIGINT).
 - ``attunexr record`` gets LSL senders of types BVP, EDA and ECG for its block.
 - Keep documented commands quick (seconds to about a minute); show a ``--seconds``/``--quick`` form rather than an
-  hour-long run. A command repeated verbatim (same text, same input files) runs once per test session: its output
-  files are copied for later uses.
+  hour-long run. A command repeated verbatim (same text, same files named in it) runs once per test session: the
+  files it wrote are copied for later uses.
 
 A failure names the doc file and line of the command.
 """
@@ -31,6 +31,7 @@ import functools
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -256,8 +257,14 @@ class Runner:
         text = cmd.text
         if not text.startswith("attunexr ") or re.search(r"\b(record|demo|serve)\b|\$\(|`|\bexport\b", text):
             return None
-        files = sorted((k, v[0]) for k, v in self._snapshot().items())
-        return hashlib.sha256(repr((text, files)).encode()).hexdigest()
+        # the inputs a command can see: the files and folders its arguments name (by name and size)
+        inputs = []
+        for token in shlex.split(text, comments=True):
+            path = self.cwd / token
+            if token and path.exists():
+                files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+                inputs += [(str(f.relative_to(self.cwd)), f.stat().st_size) for f in files]
+        return hashlib.sha256(repr((text, inputs)).encode()).hexdigest()
 
     def run(self, cmd: DocCommand) -> None:
         if _SERVER.match(cmd.text):

@@ -255,7 +255,9 @@ class Runner:
 
     def _cache_key(self, cmd: DocCommand) -> str | None:
         text = cmd.text
-        if not text.startswith("attunexr ") or re.search(r"\b(record|demo|serve)\b|\$\(|`|\bexport\b", text):
+        if not text.startswith("attunexr ") or re.match(r"attunexr\s+(record|demo|serve)\b", text) or re.search(
+            r"\$\(|`|&&\s*export\b|;\s*export\b", text
+        ):
             return None
         # the inputs a command can see: the files and folders its arguments name (by name and size)
         inputs = []

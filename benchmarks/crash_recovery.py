@@ -33,6 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _live_common import free_port  # noqa: E402
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("lost_seconds", "verified", "recovered_seconds", "sent_seconds_at_kill", "segments", "truncated_bytes")
+
 
 def run_server(port: int, record_dir: str, ready: Any) -> None:
     import uvicorn
@@ -70,14 +73,56 @@ async def stream(url: str, token: str, rec: Any, seconds: float, sent: dict[str,
     await client.close()
 
 
+def _stream_then_kill(server: Any, port: int, rec: Any, kill_after: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a session on the server, stream ``rec`` to it in real time and SIGKILL the server after ``kill_after`` s."""
+    import httpx
+
+    if not server_ready(server, port):
+        raise RuntimeError("the recording server did not start within 120 s")
+    base = f"http://127.0.0.1:{port}"
+    r = httpx.post(
+        base + "/live/sessions", json={"subject": "crash-test", "dataset": "stress-predict"}, timeout=60.0
+    ).json()
+    sent: dict[str, Any] = {"chunks": [], "last_t": float("-inf")}
+
+    async def run() -> None:
+        task = asyncio.create_task(stream(f"ws://127.0.0.1:{port}/live/ws/vr", r["token"], rec, 1e9, sent))
+        await asyncio.sleep(kill_after)
+        os.kill(server.pid, signal.SIGKILL)  # no flush, no close: a crash
+        killed_at_t = sent["last_t"]
+        sent["at_kill"] = killed_at_t
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    asyncio.run(run())
+    return r, sent
+
+
+def server_ready(server: Any, port: int, timeout: float = 120.0) -> bool:
+    """Wait until the server answers HTTP (or has died)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.is_alive():
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5.0)
+            return True
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kill-after", type=float, default=6.3, help="seconds of streaming before SIGKILL")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
-
-    import httpx
+    if args.quick:
+        args.kill_after = 2.5
 
     from attunexr.io.datasets import get_dataset
     from attunexr.privacy import MASTER_KEY_ENV, load_master_key
@@ -91,34 +136,15 @@ def main() -> None:
     port = free_port()
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
-    server = ctx.Process(target=run_server, args=(port, tmp.name, ready))
+    # daemon: the server never outlives this script, whatever fails below
+    server = ctx.Process(target=run_server, args=(port, tmp.name, ready), daemon=True)
     server.start()
-    ready.wait(60)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(base + "/docs", timeout=1.0)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    r = httpx.post(
-        base + "/live/sessions", json={"subject": "crash-test", "dataset": "stress-predict"}
-    ).json()
-    sent: dict[str, Any] = {"chunks": [], "last_t": float("-inf")}
-
-    async def run() -> None:
-        task = asyncio.create_task(stream(f"ws://127.0.0.1:{port}/live/ws/vr", r["token"], rec, 1e9, sent))
-        await asyncio.sleep(args.kill_after)
-        os.kill(server.pid, signal.SIGKILL)  # no flush, no close: a crash
-        killed_at_t = sent["last_t"]
-        sent["at_kill"] = killed_at_t
-        await asyncio.sleep(0.5)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-    asyncio.run(run())
-    server.join(10)
+    try:
+        r, sent = _stream_then_kill(server, port, rec, args.kill_after)
+    finally:
+        if server.is_alive():
+            server.kill()
+        server.join(10)
     path = Path(tmp.name) / f"{r['session_id']}.axr"
     verified = False
     try:
@@ -144,6 +170,7 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001 - report, do not hide
         out = {"lost_seconds": None, "verified": False, "error": f"{type(err).__name__}: {err}"}
     tmp.cleanup()
+    out["quick"] = args.quick
     print(json.dumps(out))
 
 

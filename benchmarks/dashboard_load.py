@@ -167,6 +167,13 @@ async def _run(url: str, pids: list[int], seconds: float, source: str, subjects:
     }
 
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = (
+    "sessions", "sessions_running", "page_load_p50_ms", "page_load_p99_ms", "api_p99_ms", "action_p99_ms",
+    "ws_update_p50_ms", "ws_update_p99_ms", "cpu_percent", "source", "speed",
+)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=20)
@@ -176,7 +183,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=12.0, help="seconds of fast running before measuring")
     ap.add_argument("--warmup-speed", type=float, default=20.0, help="session speed during the warm-up")
     ap.add_argument("--json", action="store_true", help="print only the JSON result line")
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
+    if args.quick:
+        args.sessions, args.seconds, args.warmup = 2, 3.0, 2.0
     if not 1 <= args.sessions <= 500 or not 1 <= args.seconds <= 600:
         ap.error("--sessions must be 1..500 and --seconds 1..600")
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,6 +207,7 @@ def main() -> None:
             thread.join(timeout=30)
         result["source"] = args.source
         result["speed"] = args.speed
+        result["quick"] = args.quick
     if not args.json:
         for k, v in result.items():
             print(f"{k:>20}: {v}")

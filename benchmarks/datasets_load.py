@@ -1,6 +1,7 @@
 """Time loading every subject of the real datasets (Recording with labels) and the label check.
 
-Usage: ``python benchmarks/datasets_load.py [--data-dir DIR]``; the last line printed is one JSON object.
+Usage: ``python benchmarks/datasets_load.py [--data-dir DIR] [--quick]``; the last line printed is one JSON object
+(``--json`` is accepted: the output is that line only anyway).
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ import time
 
 from attunexr.io.datasets import get_dataset
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("stress-predict", "vr-cybersickness", "quick")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", action="store_true", help="print only the JSON line (always the case)")
+    parser.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = parser.parse_args()
-    out: dict[str, object] = {}
+    out: dict[str, object] = {"quick": args.quick}
     for name in ("stress-predict", "vr-cybersickness"):
         ds = get_dataset(name)
         times = []
         samples = 0
-        for subject in ds.subjects(args.data_dir):
+        for subject in ds.subjects(args.data_dir)[: 2 if args.quick else None]:
             t = time.perf_counter()
             rec = ds.load(subject, args.data_dir)
             times.append(time.perf_counter() - t)

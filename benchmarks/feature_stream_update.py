@@ -6,7 +6,8 @@ emitted for that second, is one sample. Hops before the first full window (no ro
 ``median_ms``/``p99_ms`` are wall-clock times; ``median_cpu_ms``/``p99_cpu_ms`` are the thread's CPU time for the
 same hops, which is what a hop costs when other processes compete for the cores.
 
-Usage: ``python benchmarks/feature_stream_update.py [--json] [--subjects N]``; last line is one JSON object.
+Usage: ``python benchmarks/feature_stream_update.py [--json] [--subjects N] [--quick]``; last line is one JSON
+object (``--quick``: two sessions cropped to 100 s).
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ from attunexr.recording import Chunk
 STREAMS = ("bvp", "eda", "temp", "acc", "ecg")
 
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("sessions", "hops_with_row", "median_ms", "p99_ms", "median_cpu_ms", "p99_cpu_ms", "window_s", "hop_s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print only the JSON summary")
     ap.add_argument("--subjects", type=int, default=None)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
+    if args.quick:
+        args.subjects = 3
     ds = get_dataset("vr-cybersickness")
     emitting: list[float] = []
     emitting_cpu: list[float] = []
@@ -38,6 +46,8 @@ def main() -> None:
     sessions = 0
     for subject in ds.subjects(data_dir=args.data_dir)[: args.subjects]:
         rec = ds.load(subject, data_dir=args.data_dir)
+        if args.quick:
+            rec = rec.crop(rec.t_start, rec.t_start + 100.0)
         names = [n for n in STREAMS if n in rec.streams]
         if "ecg" not in names:
             continue
@@ -71,6 +81,7 @@ def main() -> None:
         "window_s": 60.0,
         "hop_s": 1.0,
         "streams": list(STREAMS),
+        "quick": args.quick,
     }
     if not args.json:
         print(

@@ -6,7 +6,9 @@ features are computed: HR, HRV time and frequency, respiration estimate, EDA, qu
 ``ppg_clean``+``ppg_peaks`` / ``ecg_clean``+``ecg_peaks`` over each recording, ``eda_process``, and
 ``hrv_time``+``hrv_frequency`` per window. Reading files is not timed.
 
-Usage: ``python benchmarks/features_vs_neurokit.py [--subjects N] [--json]``; the last line printed is one JSON
+``--quick`` uses the first subject of each dataset, cropped to 10 minutes (a check that the script runs, seconds).
+
+Usage: ``python benchmarks/features_vs_neurokit.py [--subjects N] [--json] [--quick]``; the last line printed is one JSON
 object ``{"ours_s", "neurokit_s", "ratio", "samples", "parity": {...}}`` (wall-clock seconds; CPU seconds of the
 process are added as ``ours_cpu_s``/``neurokit_cpu_s`` because the machine may be shared).
 """
@@ -28,6 +30,9 @@ from attunexr.features import extract  # noqa: E402
 from attunexr.io.datasets import get_dataset  # noqa: E402
 from attunexr.recording import Recording  # noqa: E402
 from neurokit_reference import ReferenceWindows, parity, reference_windows  # noqa: E402
+
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("ours_s", "neurokit_s", "ratio", "samples", "parity", "recordings", "windows", "per_dataset")
 
 
 def _only(rec: Recording, kinds: tuple[str, ...]) -> Recording:
@@ -60,7 +65,10 @@ def main() -> None:
     )
     ap.add_argument("--json", action="store_true", help="print only the JSON summary")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
+    if args.quick:
+        args.subjects = 1
 
     recs: list[Recording] = []
     for name, kinds in (("stress-predict", ("ppg", "eda")), ("vr-cybersickness", ("ecg",))):
@@ -68,6 +76,8 @@ def main() -> None:
         subjects = ds.subjects(data_dir=args.data_dir)[: args.subjects]
         for s in subjects:
             rec = _only(ds.load(s, data_dir=args.data_dir), kinds)
+            if args.quick:
+                rec = rec.crop(rec.t_start, rec.t_start + 600.0)
             if rec.streams:
                 recs.append(rec)
     samples = int(sum(s.n_samples for r in recs for s in r.streams.values()))
@@ -108,6 +118,7 @@ def main() -> None:
         "recordings": len(recs),
         "windows": len(allours),
         "per_dataset": {k: _clean(v) for k, v in per_dataset.items()},
+        "quick": args.quick,
     }
     if not args.json:
         print(f"{len(recs)} recordings, {samples} samples, {len(allours)} windows")

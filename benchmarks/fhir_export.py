@@ -4,7 +4,8 @@ For each subject: features are extracted once (not timed here), then ``session_b
 ``stress`` detector's estimates) is built, written and read back (validated). Reports median build/write/read times
 in ms, bundle entries, bytes per session-hour, for each summary period.
 
-Usage: ``python benchmarks/fhir_export.py [--subjects N] [--data-dir DIR]``; last line is one JSON object.
+Usage: ``python benchmarks/fhir_export.py [--subjects N] [--data-dir DIR] [--quick]``; last line is one JSON object
+(``--quick``: one subject, its first 10 minutes).
 """
 
 from __future__ import annotations
@@ -22,12 +23,19 @@ from attunexr.interop import read_bundle, session_bundle, write_bundle
 from attunexr.io.datasets import get_dataset
 from attunexr.models import load_model
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("benchmark", "subjects", "median_session_hours", "by_period_s")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=int, default=5)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--json", action="store_true", help="print only the JSON line (always the case)")
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
+    if args.quick:
+        args.subjects = 1
     ds = get_dataset("stress-predict")
     model = load_model("stress")
     results: dict[str, dict[str, list[float]]] = {}
@@ -35,6 +43,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for subject in ds.subjects(data_dir=args.data_dir)[: args.subjects]:
             rec = ds.load(subject, data_dir=args.data_dir)
+            if args.quick:
+                rec = rec.crop(rec.t_start, rec.t_start + 600.0)
             feats = extract(rec)
             ests = model.estimate(feats)
             hours.append(float(feats["t_end"].max() - feats["t_start"].min()) / 3600.0)
@@ -64,6 +74,7 @@ def main() -> None:
         "by_period_s": {
             k: {m: round(float(np.median(v)), 1) for m, v in r.items()} for k, r in results.items()
         },
+        "quick": args.quick,
     }
     print(json.dumps(summary))
 

@@ -1,7 +1,8 @@
 """Time BIDS and EDF round trips of one whole real Stress-Predict subject, and the official BIDS validator on it.
 
-Usage: ``python benchmarks/formats_roundtrip.py [--subject S02] [--data-dir DIR]``; the last line printed is one JSON
-object with seconds per step, file sizes and the largest read-back error per stream.
+Usage: ``python benchmarks/formats_roundtrip.py [--subject S02] [--data-dir DIR] [--quick]``; the last line printed is
+one JSON object with seconds per step, file sizes and the largest read-back error per stream (``--quick``: the
+subject's first 5 minutes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from attunexr.io import read_bids, read_edf, write_bids, write_edf
 from attunexr.io.datasets import get_dataset
+from attunexr.recording import Recording
 
 VALIDATOR = Path(__file__).resolve().parents[1] / "tools" / "node_modules" / ".bin" / "bids-validator"
 
@@ -29,17 +31,31 @@ def _size(path: Path) -> int:
     )
 
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = (
+    "subject", "duration_s", "samples", "bids_write_s", "bids_read_s", "bids_bytes", "bids_max_abs_error",
+    "edf_write_s", "edf_read_s", "edf_bytes", "edf_max_abs_error",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subject", default="S02")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", action="store_true", help="print only the JSON line (always the case)")
+    parser.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = parser.parse_args()
     rec = get_dataset("stress-predict").load(args.subject, args.data_dir)
+    if args.quick:
+        rec = rec.crop(rec.t_start, rec.t_start + 300.0)
+        # a stream with no sample in those minutes (IBI may start later) is not written: leave it out
+        rec = Recording(rec.meta, {n: s for n, s in rec.streams.items() if s.n_samples}, rec.events, rec.intervals)
     samples = sum(s.n_samples * s.n_channels for s in rec.streams.values())
     out: dict[str, object] = {
         "subject": args.subject,
         "duration_s": round(rec.duration, 1),
         "samples": samples,
+        "quick": args.quick,
     }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bids"

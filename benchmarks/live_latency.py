@@ -13,6 +13,7 @@ published, server clock), e2e_p99_ms (client sent the frame -> client received t
 (sent by clients but not processed and recorded by the server), cpu_percent (server process; 100 = one core).
 
 Usage: python benchmarks/live_latency.py --sessions 200 --seconds 60 --json
+(``--quick``: 2 sessions, 4 s, hop 2 s: a check that the script runs, not a measurement)
 """
 
 from __future__ import annotations
@@ -215,6 +216,13 @@ async def _clients(
     result_q.put({"e2e_ms": e2e, "sent": sent, "client_cpu_s": cpu})
 
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = (
+    "sessions", "seconds", "p50_ms", "p99_ms", "e2e_p50_ms", "e2e_p99_ms", "n_estimates", "dropped_samples",
+    "samples_sent", "cpu_percent", "hop_s",
+)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -232,7 +240,10 @@ def main() -> None:
     )
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--json", action="store_true", help="print only the JSON result")
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
+    if args.quick:
+        args.sessions, args.seconds, args.hop = 2, 4, 2.0
 
     import httpx
 
@@ -341,6 +352,7 @@ def main() -> None:
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "detector": rep["detector"],
         "cores": os.cpu_count(),
+        "quick": args.quick,
     }
     if not args.json:
         print(

@@ -4,7 +4,9 @@ Measures the run with features read from the on-disk cache ("cached") and, unles
 extraction included ("cold", into a fresh temporary cache). Also times the live ``estimate`` of the shipped
 ``stress`` model per feature row. Prints one JSON object as the last line (with ``--json``, only that line).
 
-    python benchmarks/loso_runtime.py --json [--jobs 2] [--skip-cold] [--other-normalizations]
+    python benchmarks/loso_runtime.py --json [--jobs 2] [--skip-cold] [--other-normalizations] [--quick]
+
+``--quick`` evaluates three subjects with 50 bootstrap resamples (a check that the script runs, seconds).
 """
 
 from __future__ import annotations
@@ -18,12 +20,23 @@ import time
 
 import numpy as np
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("benchmark", "jobs", "cold", "cached", "estimate_latency")
+#: subjects of --quick
+QUICK_SUBJECTS = ["S02", "S03", "S04"]
 
-def _loso(jobs: int, others: bool) -> dict[str, object]:
-    from attunexr.models import evaluate_loso
+
+def _loso(jobs: int, others: bool, quick: bool = False) -> dict[str, object]:
+    from attunexr.models import evaluate_loso, get_task
+    from attunexr.models._data import feature_table
 
     t0 = time.perf_counter()
-    run = evaluate_loso("stress", n_boot=500, n_jobs=jobs, other_normalizations=others)
+    if quick:
+        task = get_task("stress")
+        table, _ = feature_table("stress-predict", task.window, task.hop, subjects=QUICK_SUBJECTS)
+        run = evaluate_loso("stress", table=table, n_boot=50, n_jobs=jobs, other_normalizations=others)
+    else:
+        run = evaluate_loso("stress", n_boot=500, n_jobs=jobs, other_normalizations=others)
     res = run.result
     return {
         "wall_s": round(time.perf_counter() - t0, 2),
@@ -42,13 +55,13 @@ def _loso(jobs: int, others: bool) -> dict[str, object]:
     }
 
 
-def _estimate_latency(n_rows: int = 300) -> dict[str, object]:
+def _estimate_latency(n_rows: int = 300, quick: bool = False) -> dict[str, object]:
     from attunexr.models import get_task, load_model
     from attunexr.models._data import feature_table
 
     task = get_task("stress")
-    table, _ = feature_table("stress-predict", task.window, task.hop)
-    sub = table[table["subject"] == "S15"].sort_values("t_end")
+    table, _ = feature_table("stress-predict", task.window, task.hop, subjects=QUICK_SUBJECTS if quick else None)
+    sub = table[table["subject"] == ("S02" if quick else "S15")].sort_values("t_end")
     det = load_model("stress")
     det.set_baseline(sub[sub["label"] == "baseline"])
     rows = sub.drop(columns=["label"])
@@ -79,6 +92,7 @@ def main() -> int:
         action="store_true",
         help="also evaluate the 'none' and 'recording' normalizations in the timed run",
     )
+    parser.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = parser.parse_args()
     out: dict[str, object] = {
         "benchmark": "loso_runtime",
@@ -87,12 +101,13 @@ def main() -> int:
         "jobs": args.jobs,
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "quick": args.quick,
     }
     if not args.skip_cold:
         old = os.environ.get("ATTUNEXR_CACHE")
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["ATTUNEXR_CACHE"] = tmp
-            out["cold"] = _loso(args.jobs, args.other_normalizations)
+            out["cold"] = _loso(args.jobs, args.other_normalizations, args.quick)
         if old is None:
             os.environ.pop("ATTUNEXR_CACHE", None)
         else:
@@ -101,9 +116,10 @@ def main() -> int:
     from attunexr.models._data import feature_table
 
     task = get_task("stress")
-    feature_table("stress-predict", task.window, task.hop)  # make sure the user cache is warm
-    out["cached"] = _loso(args.jobs, args.other_normalizations)
-    out["estimate_latency"] = _estimate_latency()
+    # make sure the user cache is warm
+    feature_table("stress-predict", task.window, task.hop, subjects=QUICK_SUBJECTS if args.quick else None)
+    out["cached"] = _loso(args.jobs, args.other_normalizations, args.quick)
+    out["estimate_latency"] = _estimate_latency(n_rows=30 if args.quick else 300, quick=args.quick)
     line = json.dumps(out)
     if not args.json:
         print(json.dumps(out, indent=2), file=sys.stderr)

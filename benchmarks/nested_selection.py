@@ -6,7 +6,9 @@ candidate on the training subjects only, picks the one with the best inner subje
 (``oof_auroc_``), and scores the held-out subject with it. It prints the outer AUROC/ECE of that nested procedure
 and of each candidate used in every fold. Prints one JSON object as the last line.
 
-    python benchmarks/nested_selection.py [--jobs 2] [--json]
+    python benchmarks/nested_selection.py [--jobs 2] [--json] [--quick]
+
+``--quick`` runs three subjects (a check that the script runs, seconds).
 """
 
 from __future__ import annotations
@@ -61,18 +63,26 @@ class _Chooser:
         return out
 
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = (
+    "benchmark", "n_subjects", "n_windows", "nested", "fixed", "times_selected", "optimism_of_shipped_setting",
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = parser.parse_args()
     from attunexr.models import auroc, expected_calibration_error, get_task, loso_predictions, targets
     from attunexr.models._data import feature_table
 
     task = get_task("stress")
-    table, cached = feature_table("stress-predict", task.window, task.hop)
+    subjects = ["S02", "S03", "S04"] if args.quick else None
+    table, cached = feature_table("stress-predict", task.window, task.hop, subjects=subjects)
     y = targets(table["label"], task.positive, task.negative)
     t0 = time.perf_counter()
 
@@ -104,6 +114,7 @@ def main() -> int:
         "features_from_cache": cached,
         "wall_s": round(time.perf_counter() - t0, 1),
         "cpu_count": os.cpu_count(),
+        "quick": args.quick,
     }
     if not args.json:
         print(json.dumps(out, indent=2), file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Runs ``run_study`` with 1000 virtual patients x 6 sessions x 3 policies (paired), checks the issue's targets, and
 times one 20-minute virtual session through waveform synthesis and the real feature pipeline. Prints one JSON object
-as its last line. Usage: ``python benchmarks/simulate_population.py [--patients N] [--sessions K] [--seed S]``.
+as its last line. Usage: ``python benchmarks/simulate_population.py [--patients N] [--sessions K] [--seed S]``
+(``--quick``: 50 patients x 2 sessions, a check that the script runs; its target checks are not meaningful then).
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ import time
 
 import numpy as np
 
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = ("patients", "sessions", "wall_s", "policies", "details", "checks", "waveform_session_20min")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patients", type=int, default=1000)
     ap.add_argument("--sessions", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="print only the JSON line (always the case)")
+    ap.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = ap.parse_args()
+    if args.quick:
+        args.patients, args.sessions = 50, 2
 
     from attunexr.features import extract
     from attunexr.simulation import draw_population, load_calibration, run_study
@@ -56,6 +64,7 @@ def main() -> None:
         "checks": checks,
         "waveform_session_20min": {"synthesize_s": round(t2 - t1, 4), "extract_s": round(t3 - t2, 4),
                                    "rows": len(rows)},
+        "quick": args.quick,
     }
     print(json.dumps(out))
 

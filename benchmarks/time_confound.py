@@ -14,7 +14,9 @@ This script measures, in the same leave-one-subject-out design as ``attunexr eva
 Folds run in this process (``n_jobs=1``) so the settings passed here are the ones used. Prints one JSON object as
 the last line.
 
-    python benchmarks/time_confound.py [--json]
+    python benchmarks/time_confound.py [--json] [--quick]
+
+``--quick`` runs three subjects (a check that the script runs, seconds).
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 #: windows ending at least this long after the recording's first window (s)
 LATE = (0.0, 600.0, 1260.0)
+
+
+#: keys of the JSON line (tests/test_benchmarks_quick.py checks them in --quick mode)
+JSON_KEYS = (
+    "benchmark",
+    "shipped",
+    "without long-horizon features and purity training",
+    "time_since_start_alone",
+    "features_from_cache",
+    "wall_s",
+)
 
 
 def _scores(pred: pd.DataFrame, auroc: Any) -> dict[str, Any]:
@@ -58,12 +71,14 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    parser.add_argument("--quick", action="store_true", help="small inputs, a few seconds: checks the script works, measures nothing")
     args = parser.parse_args()
     from attunexr.models import auroc, get_task, loso_predictions, make_detector, targets
     from attunexr.models._data import feature_table
 
     task = get_task("stress")
-    table, cached = feature_table("stress-predict", task.window, task.hop)
+    subjects = ["S02", "S03", "S04"] if args.quick else None
+    table, cached = feature_table("stress-predict", task.window, task.hop, subjects=subjects)
     y = targets(table["label"], task.positive, task.negative)
     t0 = time.perf_counter()
     out: dict[str, Any] = {"benchmark": "time_confound", "task": "stress", "dataset": "stress-predict"}
@@ -84,6 +99,7 @@ def main() -> int:
     }
     out["features_from_cache"] = cached
     out["wall_s"] = round(time.perf_counter() - t0, 1)
+    out["quick"] = args.quick
     if not args.json:
         print(json.dumps(out, indent=2), file=sys.stderr)
     print(json.dumps(out))

@@ -33,7 +33,7 @@ def test_bids_export_then_check(stress_predict_dir: Path, tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     assert "wrote 1 subject(s) of stress-predict" in result.output
-    result = runner.invoke(app, ["bids", "check", str(out), "--json"])
+    result = runner.invoke(app, ["bids", "check", str(out), "--json", "-"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     (run,) = report["runs"]

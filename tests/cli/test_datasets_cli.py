@@ -14,7 +14,7 @@ runner = CliRunner()
 
 
 def test_list_json(data_dir: Path) -> None:
-    result = runner.invoke(app, ["datasets", "list", "--json", "--data-dir", str(data_dir)])
+    result = runner.invoke(app, ["datasets", "list", "--json", "-", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     by_name = {r["name"]: r for r in rows}
@@ -38,7 +38,7 @@ def test_list_table(data_dir: Path) -> None:
 
 
 def test_list_when_missing(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["datasets", "list", "--json", "--data-dir", str(tmp_path)])
+    result = runner.invoke(app, ["datasets", "list", "--json", "-", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert [r["available"] for r in rows] == [False, False]
@@ -46,7 +46,7 @@ def test_list_when_missing(tmp_path: Path) -> None:
 
 
 def test_info_stress_predict(data_dir: Path) -> None:
-    result = runner.invoke(app, ["datasets", "info", "stress-predict", "--json", "--data-dir", str(data_dir)])
+    result = runner.invoke(app, ["datasets", "info", "stress-predict", "--json", "-", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert len(info["subjects"]) == 35

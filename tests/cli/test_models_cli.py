@@ -248,14 +248,19 @@ def test_train_writes_model_and_card(tmp_path: Path, task: str, vr_cybersickness
             str(out),
             "--data-dir",
             str(vr_cybersickness_dir.parent),
+            "--json",
+            str(tmp_path / "train.json"),
         ],
     )
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"model.joblib", "card.json", "card.html"}
     card = json.loads((out / "card.json").read_text())
     assert card["evaluation"]["protocol"] == "loso"
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["loso_auroc"] == pytest.approx(card["evaluation"]["metrics"]["auroc"]["value"])
+    summary = json.loads((tmp_path / "train.json").read_text())
+    auroc = card["evaluation"]["metrics"]["auroc"]["value"]
+    assert summary["loso_auroc"] == pytest.approx(auroc)
+    # standard output is a one-line human summary, not JSON
+    assert f"LOSO AUROC {auroc:.3f}" in result.stdout and "{" not in result.stdout
 
 
 def test_evaluate_external_protocol(tmp_path: Path, vr_cybersickness_dir: Path) -> None:

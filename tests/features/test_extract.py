@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import attunexr.features as features
@@ -116,3 +117,22 @@ def test_extract_many_concatenates(stress_recording: Recording, vr_recording: Re
     parallel = extract_many(recs, 60.0, 30.0, n_jobs=2, progress=False)
     cols = list(FEATURE_COLUMNS)
     np.testing.assert_array_equal(parallel[cols].to_numpy(float), df[cols].to_numpy(float))
+
+
+def test_recording_shorter_than_a_window_keeps_column_types(stress_recording: Recording) -> None:
+    """A recording with no complete window gives a typed empty table; concatenating it keeps floats floats.
+
+    (With object columns, pandas 3 turned every concatenated feature column into ``object`` and ``np.isfinite``
+    failed in the NeuroKit2 benchmark.)
+    """
+    short = stress_recording.crop(0, 30)
+    empty = extract(short, 60.0, 10.0)
+    assert len(empty) == 0 and list(empty.columns) == list(ID_COLUMNS + FEATURE_COLUMNS + QUALITY_COLUMNS)
+    full = extract(stress_recording.crop(0, 180), 60.0, 10.0)
+    assert (empty.dtypes == full.dtypes).all()
+    both = pd.concat([full, empty], ignore_index=True)
+    assert (both.dtypes == full.dtypes).all()
+    assert np.isfinite(both["hr_mean"].to_numpy()).any()
+    many = extract_many([short, stress_recording.crop(0, 180)], 60.0, 10.0, progress=False)
+    assert (many.dtypes == full.dtypes).all() and len(many) == len(full)
+    assert (extract_many([short], 60.0, 10.0, progress=False).dtypes == full.dtypes).all()

@@ -31,10 +31,11 @@ def test_export_fhir_cli(stress_predict_dir: Path, tmp_path: Path) -> None:
         "--model",
         "stress",
         "--json",
+        "-",
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = json.loads(result.stdout)
     bundle = read_bundle(out)
     assert summary["entries"] == len(bundle.entry) and summary["resources"]["Patient"] == 1
     assert summary["resources"]["Observation"] > 50

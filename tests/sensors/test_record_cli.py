@@ -38,13 +38,14 @@ def test_record_lsl_streams_into_an_encrypted_session(
             "--key-file",
             str(key_file),
             "--json",
+            "-",
             "--subject",
             "p-0042",
         ],
     )
     player.close()
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output.strip().splitlines()[-1])
+    summary = json.loads(res.stdout)
     assert (
         summary["complete"]
         and summary["samples"]["axr-cli-eda"] > 0

@@ -24,7 +24,7 @@ def test_demo_starts_serves_and_stops_cleanly_on_ctrl_c(tmp_path: Path, data_dir
     env.pop("ATTUNEXR_MASTER_KEY", None)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from attunexr.cli import main; main()", "demo", "--port", str(port),
-         "--password", "demo-cli-password", "--data", str(data), "--speed", "20"],
+         "--password", "demo-cli-password", "--app-dir", str(data), "--speed", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         banner = ""

@@ -30,7 +30,7 @@ def _free_port() -> int:
 def demo(tmp_path: Path, data_dir: Path) -> Iterator[tuple[str, str]]:
     port = _free_port()
     exe = Path(sys.executable).with_name("attunexr")
-    proc = subprocess.Popen([str(exe), "demo", "--port", str(port), "--data", str(tmp_path / "app")],
+    proc = subprocess.Popen([str(exe), "demo", "--port", str(port), "--app-dir", str(tmp_path / "app")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "ATTUNEXR_DATA": str(data_dir)})
     url = f"http://127.0.0.1:{port}"

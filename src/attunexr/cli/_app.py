@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 
 import typer
+
+from attunexr.cli._common import configure_logging, debug_enabled, print_error, set_debug
 
 app = typer.Typer(
     name="attunexr",
@@ -16,8 +18,14 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the Python traceback of an error (default: one line `error: ...`)."
+    ),
+) -> None:
+    set_debug(debug)
+    configure_logging(verbose, debug)
 
 
 # Command modules: importing one registers its commands on `app`. One line per module.
@@ -37,4 +45,11 @@ from attunexr.cli import (  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    """Entry point of the ``attunexr`` script: one ``error:`` line and a non-zero exit for anything unexpected."""
+    try:
+        app()
+    except Exception as err:  # a command that raised outside its own error handling
+        if debug_enabled():
+            raise
+        print_error(f"{type(err).__name__}: {err} (unexpected; `attunexr --debug ...` shows the traceback)")
+        sys.exit(1)

@@ -13,7 +13,15 @@ from rich.progress import Progress
 from rich.table import Table
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import (
+    cli_errors,
+    data_dir_option,
+    json_option,
+    split_subjects,
+    subjects_option,
+    write_json,
+)
+from attunexr.errors import DataFormatError
 
 bids_app = typer.Typer(help="Write and check BIDS physiological-recording datasets.", no_args_is_help=True)
 app.add_typer(bids_app, name="bids")
@@ -25,9 +33,9 @@ _VALIDATOR = Path(__file__).resolve().parents[3] / "tools" / "node_modules" / ".
 def export_command(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (see `attunexr datasets list`)."),
     out: Path = typer.Option(..., "--out", help="BIDS dataset folder to write (created if needed)."),
-    subjects: list[str] | None = typer.Option(None, "--subjects", help="Subjects to export (default: all)."),
+    subjects: list[str] | None = subjects_option(),
     task: str | None = typer.Option(None, "--task", help="BIDS task label (default: the dataset name)."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the datasets."),
+    data_dir: Path | None = data_dir_option(),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace runs that already exist."),
 ) -> None:
     """Export subjects of a dataset (streams, task intervals, events) as a BIDS physio dataset."""
@@ -39,7 +47,7 @@ def export_command(
 
     with cli_errors():
         ds = get_dataset(dataset)
-        names = list(subjects) if subjects else ds.subjects(data_dir)
+        names = split_subjects(subjects) or ds.subjects(data_dir)
         n_files = 0
         with Progress(console=Console(stderr=True), transient=True) as progress:
             job = progress.add_task(f"exporting {dataset}", total=len(names))
@@ -49,7 +57,13 @@ def export_command(
                     progress.advance(job)
 
             # all subjects or none: a later subject that fails leaves no half-written export behind
-            n_files += len(write_bids_all(recordings(), out, task=task, overwrite=overwrite))
+            try:
+                n_files += len(write_bids_all(recordings(), out, task=task, overwrite=overwrite))
+            except DataFormatError as err:
+                if "overwrite=True" not in err.problem:
+                    raise
+                # the library's wording names its Python argument; on the command line it is --overwrite
+                raise DataFormatError(err.path, err.problem.replace("pass overwrite=True", "add --overwrite")) from err
         typer.echo(f"wrote {len(names)} subject(s) of {dataset} as BIDS physio into {out} ({n_files} files)")
 
 
@@ -59,7 +73,7 @@ def check_command(
     validator: bool = typer.Option(
         True, "--validator/--no-validator", help="Also run the official bids-validator when it is installed."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    json_out: str | None = json_option("the runs found and the validator's findings"),
 ) -> None:
     """Read every run as attunexr will (strict: a bad file is named with its problem) and list what it holds."""
     from attunexr.io import iter_bids
@@ -89,9 +103,9 @@ def check_command(
             issues = json.loads(proc.stdout)["issues"]
             report["validator_errors"] = [e["key"] for e in issues["errors"]]
             report["validator_warnings"] = [w["key"] for w in issues["warnings"]]
-        if as_json:
-            typer.echo(json.dumps(report, indent=2))
-        else:
+        if json_out is not None:
+            write_json(report, json_out)
+        if json_out != "-":
             table = Table(title=f"{root}: {len(runs)} run(s)")
             for col in ("subject", "session", "task", "streams", "duration s", "interval labels"):
                 table.add_column(col)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors, err_console
+from attunexr.cli._common import cli_errors, data_dir_option, err_console, json_option, write_json
 from attunexr.errors import DatasetNotFoundError
 
 datasets_app = typer.Typer(
@@ -19,18 +17,12 @@ datasets_app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 
-_DATA_DIR = typer.Option(
-    None, "--data-dir", help="Folder holding the datasets (default: $ATTUNEXR_DATA, then ../shared/data)."
-)
-
-
-def _echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+_DATA_DIR = data_dir_option()
 
 
 @datasets_app.command("list")
 def list_command(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array, one object per dataset."),
+    json_out: str | None = json_option("an array, one object per dataset,"),
     data_dir: Path | None = _DATA_DIR,
 ) -> None:
     """List the datasets: name, distinct people, signals, labels, licence, origin, whether found on disk."""
@@ -50,9 +42,10 @@ def list_command(
                     row["missing"] = str(err)
                     err_console.print(f"[yellow]note:[/] {err}", highlight=False, soft_wrap=True)
             rows.append(row)
-        if as_json:
-            _echo_json(rows)
-            return
+        if json_out is not None:
+            write_json(rows, json_out)
+            if json_out == "-":
+                return
         table = Table(title="attunexr datasets")
         table.add_column("name", no_wrap=True)
         for col in ("people", "sessions", "signals", "labels", "licence", "available"):
@@ -73,7 +66,7 @@ def list_command(
 @datasets_app.command("info")
 def info_command(
     name: str = typer.Argument(..., help="Dataset name, e.g. stress-predict or vr-cybersickness."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    json_out: str | None = json_option("the details"),
     data_dir: Path | None = _DATA_DIR,
 ) -> None:
     """Details of one dataset: subjects, signals and rates, label counts and durations, caveats, checks."""
@@ -82,9 +75,10 @@ def info_command(
     with cli_errors():
         ds = get_dataset(name)
         info = ds.info(data_dir)
-        if as_json:
-            _echo_json(info)
-            return
+        if json_out is not None:
+            write_json(info, json_out)
+            if json_out == "-":
+                return
         console = Console()
         console.print(f"[bold]{info['name']}[/]: {info['title']}")
         console.print(f"origin: {info['origin']}  licence: {info['licence']}  path: {info['path']}")

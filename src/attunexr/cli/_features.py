@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import cli_errors, data_dir_option, split_subjects, subjects_option
 from attunexr.errors import ConfigurationError
 
 console = Console(stderr=True)
@@ -45,18 +45,14 @@ def features_command(
     dataset: str | None = typer.Option(
         None, "--dataset", help="Dataset name (see `attunexr datasets list`)."
     ),
-    subjects: str | None = typer.Option(
-        None, "--subjects", help="Comma-separated subjects, e.g. S01,S02 (default: all)."
-    ),
+    subjects: list[str] | None = subjects_option(),
     bids: Path | None = typer.Option(
         None, "--bids", help="Read recordings from this BIDS folder instead of a dataset."
     ),
     window: float = typer.Option(60.0, "--window", help="Window length in seconds."),
     hop: float = typer.Option(10.0, "--hop", help="Step between windows in seconds."),
     out: Path = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Folder holding the datasets (default: $ATTUNEXR_DATA)."
-    ),
+    data_dir: Path | None = data_dir_option(),
 ) -> None:
     """Compute windowed features (cardiac, EDA, respiration, temperature, motion, gaze) with quality flags."""
     with cli_errors():
@@ -71,7 +67,7 @@ def features_command(
             raise ConfigurationError(f"--out {out}: use a .parquet or .csv file name")
         if window <= 0 or hop <= 0:
             raise ConfigurationError(f"--window and --hop must be positive seconds, got {window} and {hop}")
-        wanted = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
+        wanted = split_subjects(subjects)
         loaders: list[tuple[str, Callable[[], list[Recording]]]] = []
         if dataset is not None:
             from attunexr.io.datasets import get_dataset

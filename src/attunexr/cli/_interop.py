@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -10,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import cli_errors, data_dir_option, json_option, write_json
 
 export_app = typer.Typer(help="Export sessions to clinical systems.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
@@ -30,8 +29,8 @@ def fhir_command(
     ),
     fhir_version: str = typer.Option("R4B", "--fhir-version", help="FHIR release: R4B (default) or R5."),
     bundle_type: str = typer.Option("transaction", "--type", help="Bundle type: transaction or collection."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the datasets."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    data_dir: Path | None = data_dir_option(),
+    json_out: str | None = json_option("the summary (file, version, resource counts, period)"),
 ) -> None:
     """Build a FHIR Bundle (patient by pseudonym, physiology summaries, estimates) from a recording's features."""
     from attunexr.features import extract
@@ -57,8 +56,9 @@ def fhir_command(
         )
         write_bundle(bundle, out)
         summary = {"file": str(out), "fhir_version": fhir_version, **bundle_summary(bundle)}
-    if as_json:
-        typer.echo(json.dumps(summary))
+        if json_out is not None:
+            write_json(summary, json_out)
+    if json_out == "-":
         return
     table = Table(title=f"FHIR {fhir_version} {summary['type']} bundle: {out}")
     table.add_column("resource")

@@ -3,8 +3,6 @@ prediction models."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +11,20 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import (
+    cli_errors,
+    data_dir_option,
+    json_option,
+    split_subjects,
+    subjects_option,
+    write_json,
+)
 from attunexr.errors import ConfigurationError
 
 console = Console(stderr=True)
 
 _PROTOCOLS = ("loso", "external")
-
-
-def _write_json(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-    os.replace(tmp, path)
+SUBJECTS_HELP_TAIL = "a comma list (S02,S03) and/or repeated (--subjects S02 --subjects S03)."
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -106,8 +105,9 @@ def train_command(
     signals: str | None = typer.Option(
         None, "--signals", help="Comma-separated signal groups (default: all)."
     ),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the datasets."),
+    data_dir: Path | None = data_dir_option(),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the LOSO evaluation written into the card."),
+    json_out: str | None = json_option("a summary (model, folder, LOSO AUROC, features)"),
 ) -> None:
     """Train a detector on a whole dataset and save it with its model card (LOSO results inside)."""
     with cli_errors():
@@ -136,17 +136,21 @@ def train_command(
                 out=out,
                 on_fold=lambda _s: bar.advance(job),
             )
-        auroc = (card["evaluation"].get("metrics") or {}).get("auroc", {}).get("value")
-        typer.echo(
-            json.dumps(
-                {
-                    "model": det.model_name,
-                    "out": str(out),
-                    "loso_auroc": auroc,
-                    "features": list(det.feature_names_base_),
-                }
+        auroc = ((card.get("evaluation") or {}).get("metrics") or {}).get("auroc", {}).get("value")
+        summary = {
+            "model": det.model_name,
+            "out": str(out),
+            "loso_auroc": auroc,
+            "features": list(det.feature_names_base_),
+        }
+        if json_out is not None:
+            write_json(summary, json_out)
+        if json_out != "-":
+            loso = "not evaluated (--no-eval)" if auroc is None else f"LOSO AUROC {auroc:.3f}"
+            typer.echo(
+                f"trained {det.model_name} on {len(summary['features'])} features; {loso}; saved to {out} "
+                "(model.joblib, card.json, card.html)"
             )
-        )
 
 
 @app.command("evaluate")
@@ -178,7 +182,7 @@ def evaluate_command(
         None, "--detector", help="LOSO classifier: auto (nested choice) | lightgbm | logistic | ensemble."
     ),
     signals: str | None = typer.Option(None, "--signals", help="LOSO: comma-separated signal groups."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the result object to this file."),
+    json_out: str | None = json_option("the full result (metrics, CIs, subgroups, provenance)"),
     report: Path | None = typer.Option(
         None, "--report", help="Write an HTML report (and CSV predictions) here."
     ),
@@ -188,12 +192,10 @@ def evaluate_command(
         help="LOSO: also evaluate the other normalizations (secondary results; about doubles the run time).",
     ),
     n_boot: int = typer.Option(500, "--n-boot", help="Subject-bootstrap resamples for the CIs."),
-    subjects: str | None = typer.Option(
-        None, "--subjects", help="LOSO: only these subjects (comma-separated)."
-    ),
+    subjects: list[str] | None = subjects_option("LOSO: only these subjects; " + SUBJECTS_HELP_TAIL),
     jobs: int = typer.Option(2, "--jobs", help="LOSO: folds run in this many processes."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-extract features even if cached."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the datasets."),
+    data_dir: Path | None = data_dir_option(),
 ) -> None:
     """Evaluate a detector: leave-one-subject-out on a dataset, or a trained model on other data (external)."""
     with cli_errors():
@@ -273,22 +275,23 @@ def evaluate_command(
                     other_normalizations=others,
                     n_boot=n_boot,
                     cache=not no_cache,
-                    subjects=list(_split(subjects)) or None,
+                    subjects=split_subjects(subjects),
                     n_jobs=jobs,
                     on_fold=lambda _s: bar.advance(job),
                 )
         if json_out is not None:
-            _write_json(run.result, json_out)
+            written = write_json(run.result, json_out)
+            if written is not None:
+                console.print(f"result: {written}", highlight=False)
         if report is not None:
             page = write_report(run.result, run.predictions, report)
-            console.print(f"report: {page}")
-        console.print(_summary(run.result), highlight=False, soft_wrap=True)
+            console.print(f"report: {page}", highlight=False)
+        # the short summary goes to standard output, unless that carries the JSON (--json -)
+        Console(stderr=json_out == "-").print(_summary(run.result), highlight=False, soft_wrap=True)
         if run.result.get("in_sample"):
             console.print(
                 f"[bold yellow]warning:[/] {run.result['notes'][0]}", highlight=False, soft_wrap=True
             )
-        if json_out is None:
-            typer.echo(json.dumps(run.result, default=str))
 
 
 def _read_predictions(path: Path) -> Any:
@@ -316,7 +319,7 @@ def compare_command(
         ..., help="predictions.csv of the second model (the reference), or its folder."
     ),
     n_boot: int = typer.Option(500, "--n-boot", min=50, help="Bootstrap resamples (subject level, paired)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison here."),
+    json_out: str | None = json_option("the comparison"),
 ) -> None:
     """Is one model better than another on the same windows? AUROC difference with a paired subject bootstrap.
 
@@ -333,15 +336,14 @@ def compare_command(
             names=(str(first), str(second)),
         )
         if json_out is not None:
-            _write_json(res, json_out)
+            write_json(res, json_out)
         d = res["difference"]
         a, b = (res["auroc"][n] for n in res["names"])
-        console.print(
+        Console(stderr=json_out == "-").print(
             f"{res['n_windows']} shared windows of {res['n_subjects']} subjects: AUROC {a:.3f} vs {b:.3f}; "
             f"difference {d['value']:+.3f} (paired 95 % CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}); the first is not "
             f"better in {d['p_not_better']:.1%} of resamples",
             highlight=False,
             soft_wrap=True,
         )
-        if json_out is None:
-            typer.echo(json.dumps(res, default=str))
+

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +9,14 @@ import typer
 from rich.console import Console
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import (
+    cli_errors,
+    data_dir_option,
+    json_option,
+    split_subjects,
+    subjects_option,
+    write_json,
+)
 from attunexr.errors import ConfigurationError
 
 _console = Console(stderr=True)
@@ -23,7 +28,7 @@ def _items(value: str | None) -> list[str]:
 
 def _load(
     bids: Path | None, session_log: list[Path], key_file: Path | None, dataset: str | None,
-    subjects: list[str], data_dir: Path | None,
+    subjects: list[str] | None, data_dir: Path | None,
 ) -> tuple[list[Any], Any]:
     import pandas as pd
 
@@ -46,7 +51,7 @@ def _load(
     from attunexr.io.datasets import get_dataset
 
     ds = get_dataset(str(dataset))
-    wanted = [s for item in subjects for s in _items(item)] or None
+    wanted = split_subjects(subjects)
     recordings = [ds.load(s, data_dir) for s in (wanted or ds.subjects(data_dir))]
     meta = ds.subject_metadata(data_dir) if hasattr(ds, "subject_metadata") else {}
     rows = [{"participant_id": sub, **cols} for sub, cols in (meta or {}).items()]
@@ -62,8 +67,8 @@ def reactivity_command(
     key_file: Path | None = typer.Option(None, "--key-file", help="Master key file for --session "
                                          "(default: $ATTUNEXR_MASTER_KEY)."),
     dataset: str | None = typer.Option(None, "--dataset", help="A dataset adapter (task onsets are the cues)."),
-    subjects: list[str] = typer.Option([], "--subjects", help="With --dataset: subjects (comma list or repeated)."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Datasets folder (default: $ATTUNEXR_DATA)."),
+    subjects: list[str] | None = subjects_option(),
+    data_dir: Path | None = data_dir_option(),
     group_by: str | None = typer.Option(None, "--group-by", help="participants.tsv column holding the groups "
                                         "to compare (e.g. group)."),
     target: str | None = typer.Option(None, "--target", help="Target category (default: the first of --cues)."),
@@ -73,7 +78,7 @@ def reactivity_command(
     post: float = typer.Option(10.0, "--post", help="Response window after each cue, seconds."),
     measures: str = typer.Option("scr_amplitude,sc_change,hr_change_mean", "--measures",
                                  help="Response measures to analyse, comma-separated."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON to this file."),
+    json_out: str | None = json_option("the result"),
     report: Path | None = typer.Option(None, "--report", help="Write report.html, responses.csv and result.json "
                                       "into this folder."),
 ) -> None:
@@ -95,10 +100,7 @@ def reactivity_command(
             reference=reference, measures=_items(measures),
         )
         if json_out is not None:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = json_out.with_name(f".{json_out.name}.tmp{os.getpid()}")
-            tmp.write_text(json.dumps(result.to_dict(), indent=2))
-            os.replace(tmp, json_out)
+            write_json(result.to_dict(), json_out)
         if report is not None:
             path = write_reactivity_report(result, report)
         c = result.counts
@@ -117,7 +119,7 @@ def reactivity_command(
                 if cc.get("value") is not None:
                     typer.echo(f"{m}: {cat} minus {result.reference} {cc['value']:+.3f} "
                                f"(95 % CI {cc['ci'][0]:+.3f} to {cc['ci'][1]:+.3f})")
-        if json_out is not None:
+        if json_out is not None and json_out != "-":
             typer.echo(f"wrote {json_out}")
         if report is not None:
             typer.echo(f"wrote {path}")

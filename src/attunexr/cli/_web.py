@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import app_dir_option, cli_errors, legacy_data_option, resolve_app_dir
 from attunexr.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ def demo(
     password: str | None = typer.Option(None, "--password", help="Password of the demo clinician (default: random, printed; at least 12 characters, not a common one)."),
     replay: str | None = typer.Option(None, "--replay", metavar="DATASET:SUBJECT",
                                       help="Drive the session with a real recording, e.g. stress-predict:S02, instead of a virtual patient."),
-    data: Path = typer.Option(Path("attunexr-data"), "--data", help="Folder for the SQLite database, keys and reports."),
+    app_dir: Path | None = app_dir_option("Folder for the SQLite database, keys and reports."),
+    legacy_data: Path | None = legacy_data_option(),
     scenario: str = typer.Option("heights", "--scenario", help="heights, spiders or public_speaking."),
     speed: float = typer.Option(4.0, "--speed", help="Session seconds per wall-clock second (default 4: the AI's "
                                 "resting baseline and first proposal come within about a minute and a half; the "
@@ -62,6 +63,7 @@ def demo(
 ) -> None:
     """Start the web app on 127.0.0.1 with a demo clinic, clinician, patient and a live session to steer."""
     with cli_errors():
+        data = resolve_app_dir(app_dir, legacy_data)
         from attunexr.web import Settings, create_app
         from attunexr.web._engine import default_levels
 
@@ -91,8 +93,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (put TLS in front for a clinic)."),
     port: int = typer.Option(8000, "--port"),
     database_url: str | None = typer.Option(None, "--database-url", envvar="ATTUNEXR_DATABASE_URL",
-                                            help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/attunexr (default SQLite under --data)."),
-    data: Path = typer.Option(Path("attunexr-data"), "--data", help="Folder for keys, reports and the default SQLite database."),
+                                            help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/attunexr (default SQLite under --app-dir)."),
+    app_dir: Path | None = app_dir_option("Folder for keys, reports and the default SQLite database."),
+    legacy_data: Path | None = legacy_data_option(),
     create_admin: str | None = typer.Option(
         None, "--create-admin", metavar="NAME",
         help=f"Create (or reset the password of) the admin account NAME. The password comes from "
@@ -107,6 +110,7 @@ def serve(
 ) -> None:
     """Run the web app for real use (migrations are applied on start)."""
     with cli_errors():
+        data = resolve_app_dir(app_dir, legacy_data)
         from attunexr.store import check_password_policy
         from attunexr.web import Settings, create_app
 

@@ -20,6 +20,20 @@ __all__ = ["extract", "extract_many", "processors_for"]
 logger = logging.getLogger(__name__)
 
 _ALL_COLUMNS = list(ID_COLUMNS) + list(FEATURE_COLUMNS) + list(QUALITY_COLUMNS)
+_TEXT_COLUMNS = ("dataset", "subject", "session", "label")
+
+
+def _empty_table() -> pd.DataFrame:
+    """A table with no window but the column types of one with windows (floats, text, a boolean flag).
+
+    Without them every column would be ``object``, and pandas (3.x) concatenation then turns the float columns of the
+    other recordings into ``object`` too, breaking numeric code downstream (``np.isfinite`` on the column).
+    """
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in _ALL_COLUMNS})
+    for c in _TEXT_COLUMNS:
+        frame[c] = frame[c].astype(str)
+    frame["quality_ok"] = frame["quality_ok"].astype(bool)
+    return frame
 
 
 def processors_for(recording: Recording) -> dict[str, StreamProcessor]:
@@ -87,6 +101,8 @@ def extract(
         rows.append(row)
         k += 1
     logger.info("%s:%s: %d windows", meta.dataset, meta.subject, len(rows))
+    if not rows:
+        return _empty_table()
     return pd.DataFrame(rows, columns=_ALL_COLUMNS)
 
 
@@ -130,6 +146,5 @@ def extract_many(
             for rec in recs:
                 frames.append(extract(rec, window, hop))
                 bar.advance(task)
-    if not frames:
-        return pd.DataFrame(columns=_ALL_COLUMNS)
+    frames = [f for f in frames if len(f)] or [_empty_table()]
     return pd.concat(frames, ignore_index=True)

@@ -144,6 +144,14 @@ def _load_task_table(
         on_recording=on_recording,
         n_jobs=n_jobs,
     )
+    y = targets(table["label"], task.positive, task.negative)
+    if not (np.any(y == 1.0) and np.any(y == 0.0)):
+        found = sorted({str(v) for v in table["label"].dropna()})
+        raise ConfigurationError(
+            f"task {task.name!r} needs windows labelled {', '.join(task.positive)} (positive) and "
+            f"{', '.join(task.negative)} (negative); dataset {dataset or task.dataset!r} has "
+            f"{', '.join(found) or 'no labelled windows'}; the task's own dataset is {task.dataset!r}"
+        )
     return table, cached, time.perf_counter() - t0
 
 

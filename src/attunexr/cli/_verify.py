@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,14 @@ from typing import Any
 import typer
 
 from attunexr.cli._app import app
-from attunexr.cli._common import cli_errors
+from attunexr.cli._common import (
+    app_dir_option,
+    cli_errors,
+    json_option,
+    legacy_data_option,
+    resolve_app_dir,
+    write_json,
+)
 
 LOG_PATTERNS = ("*.axlog", "*.axr")
 
@@ -40,7 +46,7 @@ def run_verify(data: Path, database_url: str | None) -> dict[str, Any]:
     from attunexr.store import MIGRATIONS_DIR, Database, check_audit_chain, sqlite_url
 
     if not data.is_dir():
-        raise ConfigurationError(f"{data}: no such data folder (the folder `attunexr demo`/`serve` use with --data)")
+        raise ConfigurationError(f"{data}: no such data folder (the folder `attunexr demo`/`serve` use with --app-dir)")
     if os.environ.get(MASTER_KEY_ENV):
         master = load_master_key()
     elif (data / "master.key").is_file():
@@ -117,13 +123,15 @@ def run_verify(data: Path, database_url: str | None) -> dict[str, Any]:
 
 @app.command("verify")
 def verify(
-    data: Path = typer.Option(Path("attunexr-data"), "--data", help="The app's data folder (as given to demo/serve)."),
+    app_dir: Path | None = app_dir_option("The app's data folder (as given to demo/serve)."),
+    legacy_data: Path | None = legacy_data_option(),
     database_url: str | None = typer.Option(None, "--database-url", envvar="ATTUNEXR_DATABASE_URL",
-                                            help="SQLAlchemy URL of a PostgreSQL database (default SQLite under --data)."),
-    json_out: Path | None = typer.Option(None, "--json", metavar="PATH", help="Write the full result as JSON here."),
+                                            help="SQLAlchemy URL of a PostgreSQL database (default SQLite under --app-dir)."),
+    json_out: str | None = json_option("the full result"),
 ) -> None:
     """Check the audit chain, every session log and every signed checkpoint; exit 1 when anything is wrong."""
     with cli_errors():
+        data = resolve_app_dir(app_dir, legacy_data)
         result = run_verify(data, database_url)
     for line in result["problems"]:
         typer.echo(f"PROBLEM {line}")
@@ -138,8 +146,7 @@ def verify(
     for note in result["notes"]:
         typer.echo(f"note: {note}")
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2))
+        write_json(result, json_out)
     if result["problems"]:
         typer.echo(f"FAILED: {len(result['problems'])} problem(s)")
         raise typer.Exit(1)

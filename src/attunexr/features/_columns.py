@@ -77,7 +77,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     + DEVICE_HR_COLUMNS
 )
 
-#: Quality per feature group in [0, 1] (1 = perfect, 0 = absent) and the row's overall flag.
+#: Quality per feature group in [0, 1] (1 = perfect, 0 = absent), the share of the window lost to gaps in the core
+#: regular streams (``gap_fraction``: the largest over cardiac waveform, device heart rate, EDA and respiration;
+#: 0 = none lost) and the row's overall flag.
 QUALITY_COLUMNS: tuple[str, ...] = (
     "q_cardiac",
     "q_resp",
@@ -85,5 +87,6 @@ QUALITY_COLUMNS: tuple[str, ...] = (
     "q_temp",
     "q_motion",
     "q_gaze",
+    "gap_fraction",
     "quality_ok",
 )

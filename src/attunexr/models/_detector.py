@@ -50,6 +50,7 @@ from attunexr.models._estimate import (
     Estimate,
 )
 from attunexr.models._metrics import auroc, expected_calibration_error
+from attunexr.models._shift import feature_shift, reference_sample
 
 __all__ = ["ArousalDetector", "CybersicknessDetector", "NON_FEATURE_COLUMNS", "TIME_IN_VR"]
 
@@ -499,6 +500,10 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.raw_mask_,
         ) + ([TIME_IN_VR] if self._uses_time else [])
         Z_all = self._design(df, base)
+        n_phys = len(self.design_names_) - int(self._uses_time)  # time in VR is protocol, not physiology
+        self.shift_reference_ = reference_sample(
+            Z_all[:, :n_phys], recording_keys(df), self.design_names_[:n_phys]
+        )
         fit_all = np.ones(len(df), dtype=bool)
         if self.train_purity > 0:
             t_end = (
@@ -668,6 +673,17 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             },
             index=df.index,
         )
+
+    def shift(self, X: pd.DataFrame) -> dict[str, Any]:
+        """How far the windows of ``X`` lie from the training data (see :func:`attunexr.models.feature_shift`).
+
+        People are told apart by the ``subject`` column (else by recording) for the person-grouped
+        cross-validation of the domain classifier.
+        """
+        df, Z = self._prepare(X)
+        n_phys = Z.shape[1] - int(self._uses_time)
+        groups = df["subject"].astype(str).to_numpy() if "subject" in df.columns else recording_keys(df)
+        return feature_shift(getattr(self, "shift_reference_", None), Z[:, :n_phys], groups)
 
     # ------------------------------------------------------------------ explanations
     @staticmethod

@@ -78,8 +78,8 @@ def _read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
                     f"malformed sample row at line {bad + 3}: {line.count(',') + 1} columns, expected {ncols}",
                 )
         if np.isinf(data).any():
-            bad = int(np.argmax(np.isinf(data).any(axis=1)))
-            raise DataFormatError(path, f"infinite sample at line {bad + 3}")
+            row = int(np.argmax(np.isinf(data).any(axis=1)))
+            raise DataFormatError(path, f"infinite sample at line {row + 3}")
     return start, rate, data if ncols > 1 else data[:, 0]
 
 

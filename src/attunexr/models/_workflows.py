@@ -496,7 +496,9 @@ def choose_variant(
         card = load_card(cand)
         auc, _ = _validated_auroc(card)
         fit = _variant_fit(cdet, table)
-        usable = fit["fits"] and (normalize is None or cdet.normalize == normalize)
+        # a named variant that does not fit is replaced only by one with the same normalization
+        want_norm = normalize if normalize is not None else (None if auto else det.normalize)
+        usable = fit["fits"] and (want_norm is None or cdet.normalize == want_norm)
         reason = (
             "usable"
             if usable
@@ -504,7 +506,7 @@ def choose_variant(
             if fit["absent_signals"]
             else f"missing features: {', '.join(fit['missing_features'])}"
             if not fit["fits"]
-            else f"normalize={cdet.normalize!r}, not {normalize!r}"
+            else f"normalize={cdet.normalize!r}, not {want_norm!r}"
         )
         considered.append({"name": cand, "validated_auroc": auc, "signals": fit["signals"], "status": reason})
         if usable:
@@ -536,10 +538,11 @@ def choose_variant(
     why = f"highest validated AUROC ({auc:.3f}) among the {task} variants whose signals the data has"
     if better_unusable:
         why += f"; better validated variants need signals the data lacks: {', '.join(better_unusable)}"
-    if not auto:
+    if not own["fits"]:
         notes.append(
-            f"model {requested!r} does not fit the data ({own['absent_signals'] or own['missing_features']}); "
-            f"used registered variant {chosen!r} instead"
+            f"the data lacks signals model {requested!r} needs: "
+            f"{', '.join(own['absent_signals']) or ', '.join(own['missing_features'])}; used registered variant "
+            f"{chosen!r} instead"
         )
     block = {
         "name": chosen,

@@ -203,6 +203,7 @@ def test_wrist_kit_with_n_a_gaps_and_mixed_rates(sp_recordings: list[Recording],
     result = _evaluate(root, tmp_path / "wrist.json", "stroop", "rest,baseline")
     _check_variant_and_shift(result)
     assert result["reference"] == {"source": "labelled rest", "label": "baseline"}
+    assert result["in_sample"] and result["shift"]["level"] == "small"  # the training people, same wristband
     must = sum(_expected([g], e)[0] for g, e in zip(longs, ends, strict=True))
     may = sum(_expected([g], e)[1] for g, e in zip(longs, ends, strict=True))
     gaps = result["abstention"]["by_reason"].get("signal_gaps", 0)
@@ -317,6 +318,28 @@ def test_ecg_eda_resp_kit_at_1000_hz(vr_cybersickness_dir: Path, tmp_path: Path)
         "stress-cardiac",
         "stress-eda",
     )
+    # a seated 100 s ride with a chest ECG at 1000 Hz is far from the wrist recordings the model learned from
+    assert result["shift"]["level"] == "large" and not result["in_sample"]
     must, may = _expected([long], ends)
     gaps = result["abstention"]["by_reason"].get("signal_gaps", 0)
     assert must >= 1 and must <= gaps <= may, (must, gaps, may)
+
+
+def test_report_names_the_variant_and_puts_a_large_shift_first(
+    sp_recordings: list[Recording], tmp_path: Path
+) -> None:
+    from attunexr.models import evaluate_bids, render_report
+
+    root = tmp_path / "two"
+    for rec in sp_recordings[:2]:
+        write_bids(rec, root, task="stress")
+    run = evaluate_bids(root, "stress", positive=("stroop",), negative=("rest", "baseline"), n_boot=50)
+    page = render_report(run.result, run.predictions)
+    assert run.result["shift"]["level"] == "small"  # the training people: the shift block sits in the summary
+    assert page.index("Research use only") < page.index("data-testid='shift'")
+    assert "data-testid='model-variant'" in page and "highest validated AUROC" in page
+    large = {**run.result, "shift": {**run.result["shift"], "level": "large", "domain_auroc": 0.93}}
+    page = render_report(large, run.predictions)
+    first = page.index("data-testid='shift'")
+    assert first < page.index("Research use only") < page.index("data-testid='model-variant'")
+    assert "Dataset shift: LARGE" in page[first : first + 300]

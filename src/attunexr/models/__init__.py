@@ -22,9 +22,11 @@ from attunexr.models._metrics import (
 )
 from attunexr.models._registry import REGISTRY_DIR, list_models, load_card, load_model, save_model
 from attunexr.models._report import render_report, write_report
+from attunexr.models._shift import feature_shift
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets
 from attunexr.models._workflows import (
     EvaluationRun,
+    choose_variant,
     evaluate_bids,
     evaluate_external,
     evaluate_loso,
@@ -50,6 +52,7 @@ __all__ = [
     "binary_metrics",
     "bootstrap_ci",
     "calibration_slope_intercept",
+    "choose_variant",
     "decision_curve",
     "net_benefit",
     "paired_auroc_difference",
@@ -58,6 +61,7 @@ __all__ = [
     "evaluate_loso",
     "expected_calibration_error",
     "external_predictions",
+    "feature_shift",
     "get_task",
     "list_models",
     "load_card",

@@ -172,7 +172,7 @@ def feature_shift(
                 verbose=-1,
             )
             clf.fit(X[tr], y[tr])
-            oof[va] = clf.predict_proba(X[va])[:, 1]
+            oof[va] = np.asarray(clf.predict_proba(X[va]), dtype=float)[:, 1]
     ok = np.isfinite(oof)
     value = float(auroc(y[ok], oof[ok])) if ok.any() and np.unique(y[ok]).size == 2 else float("nan")
     out["domain_auroc"] = round(value, 4) if np.isfinite(value) else None

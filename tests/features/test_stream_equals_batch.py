@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from attunexr.features import FEATURE_COLUMNS, QUALITY_COLUMNS, FeatureStream, extract
-from attunexr.recording import Recording
+from attunexr.recording import Recording, Stream
 
 from .conftest import random_chunks
 
@@ -66,3 +66,29 @@ def test_windows_wait_for_every_stream(vr_recording: Recording) -> None:
             t_end = float(row["t_end"])  # type: ignore[arg-type]
             regular = [n for n, s in vr_recording.streams.items() if s.kind not in ("ibi", "hr")]
             assert all(seen_until.get(n, -np.inf) >= t_end for n in regular)
+
+
+def test_recording_with_nan_gaps_random_chunks_equal_batch(stress_recording: Recording) -> None:
+    """Gaps read from BIDS ``n/a`` (NaN samples) give the same rows live and offline, and raise gap_fraction."""
+    rec = stress_recording.crop(0.0, 600.0)
+    streams = {}
+    for name, s in rec.streams.items():
+        values = s.values.astype(float).copy()
+        t = s.timestamps - s.timestamps[0]
+        lost = ((t >= 200.0) & (t < 275.0)) | ((t >= 400.0) & (t < 406.0))
+        if s.rate is not None:
+            values[lost] = np.nan
+            streams[name] = Stream(s.name, s.kind, values, s.timestamps, s.rate, s.unit, s.channels, s.device)
+        else:  # an irregular stream (beat intervals) has no samples where the gap is
+            keep = ~lost
+            streams[name] = Stream(s.name, s.kind, values[keep], s.timestamps[keep], None, s.unit, s.channels)
+    gappy = Recording(rec.meta, streams, rec.intervals)
+    batch = extract(gappy, window=60.0, hop=10.0)
+    t_end = batch["t_end"].to_numpy()
+    inside = (t_end - 60.0 >= 200.0) & (t_end <= 275.0)
+    assert inside.any() and (batch.loc[inside, "gap_fraction"] == 1.0).all()
+    assert (batch.loc[inside, ["q_cardiac", "q_eda"]] == 0.0).all().all()
+    assert batch.loc[inside, ["hr_mean", "scl_mean"]].isna().all().all()
+    clean = (t_end <= 200.0) & (t_end > 130.0)
+    assert (batch.loc[clean, "gap_fraction"] < 0.01).all()
+    _assert_same(batch, _stream_rows(gappy, 60.0, 10.0, seed=17))

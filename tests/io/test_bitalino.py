@@ -119,7 +119,7 @@ def test_malformed_opensignals_files(tmp_path: Path, real: dict[str, np.ndarray]
         "noend.txt": (good.replace("# EndOfHeader\n", ""), r"no '# EndOfHeader' line"),
         "badjson.txt": (good.replace('"sensor": [', '"sensor" [', 1), r"the JSON line is not valid JSON"),
         "plain.txt": ("1\t2\t3\n", r"first line must be '# OpenSignals Text File Format'"),
-        "nan.txt": (good.replace("\n0\t0\t0\t0\t0\t", "\n0\t0\t0\t0\tNaN\t", 1), r"NaN or infinite value"),
+        "inf.txt": (good.replace("\n0\t0\t0\t0\t0\t", "\n0\t0\t0\t0\tinf\t", 1), r"infinite value"),
         "text.txt": (good.replace("\n1\t0\t0\t0\t0\t", "\n1\t0\t0\tx\t0\t", 1), r"non-numeric value"),
         "norate.txt": (
             good.replace('"sampling rate": 4.0', '"sampling rate": 0'),

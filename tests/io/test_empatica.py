@@ -95,12 +95,26 @@ def test_wrong_column_count(e4_copy: Path, tmp_path: Path) -> None:
     _broken(e4_copy / "ACC.csv", "columns")
 
 
-def test_nan_sample(e4_copy: Path) -> None:
+def test_nan_and_empty_samples_are_gaps(e4_copy: Path) -> None:
     path = e4_copy / "EDA.csv"
     lines = path.read_text().splitlines()
+    n = len(lines) - 2
     lines[100] = "nan"
+    lines[200] = ""
+    lines[300] = "n/a"
     _rewrite(path, lines)
-    err = _broken(path, "NaN")
+    eda = read_empatica(e4_copy).streams["eda"]
+    assert eda.n_samples == n  # lost samples keep their place: later times do not shift
+    assert np.flatnonzero(np.isnan(eda.values)).tolist() == [98, 198, 298]
+    assert eda.timestamps[-1] - eda.timestamps[0] == pytest.approx((n - 1) / 4.0)
+
+
+def test_infinite_sample(e4_copy: Path) -> None:
+    path = e4_copy / "EDA.csv"
+    lines = path.read_text().splitlines()
+    lines[100] = "inf"
+    _rewrite(path, lines)
+    err = _broken(path, "infinite")
     assert "line 101" in str(err)
 
 
@@ -112,12 +126,17 @@ def test_non_monotonic_ibi(e4_copy: Path) -> None:
     _broken(path, "not increasing")
 
 
-def test_nan_ibi(e4_copy: Path) -> None:
+def test_nan_ibi_is_a_gap(e4_copy: Path) -> None:
     path = e4_copy / "IBI.csv"
     lines = path.read_text().splitlines()
+    n = len(lines) - 1
     lines[5] = lines[5].split(",")[0] + ",nan"
     _rewrite(path, lines)
-    _broken(path, "NaN")
+    ibi = read_empatica(e4_copy).streams["ibi"]
+    assert ibi.n_samples == n - 1 and np.all(np.isfinite(ibi.values))  # the beat without an interval is left out
+    lines[5] = "nan," + lines[6].split(",")[1]
+    _rewrite(path, lines)
+    _broken(path, "beat time at line 6")
 
 
 def test_ibi_wrong_header(e4_copy: Path) -> None:

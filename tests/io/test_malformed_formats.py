@@ -70,12 +70,12 @@ BREAKS: dict[str, tuple[Callable[[Path], Path], str]] = {
         lambda r: (_gz_write(_physio_gz(r), "eda\n" + _gz_text(_physio_gz(r))), _physio_gz(r))[1],
         r"line 1 holds 'eda', not a number; BIDS physio files have no header row",
     ),
-    "NaN sample": (
+    "infinite sample": (
         lambda r: (
-            _gz_write(_physio_gz(r), _gz_text(_physio_gz(r)).replace("\n", "\nNaN\n", 1)),
+            _gz_write(_physio_gz(r), _gz_text(_physio_gz(r)).replace("\n", "\ninf\n", 1)),
             _physio_gz(r),
         )[1],
-        r"line 2 has a missing \(n/a, NaN\) or infinite sample",
+        r"line 2 has an infinite sample",
     ),
     "non-numeric sample": (
         lambda r: (
@@ -172,6 +172,29 @@ def test_broken_bids_is_refused_naming_file_and_problem(case: str, valid_root: P
     assert str(bad_file) in str(info.value)
 
 
+def test_bids_n_a_samples_are_gaps_by_default(valid_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(valid_root, root)
+    lines = _gz_text(_physio_gz(root)).split("\n")
+    n = len([ln for ln in lines if ln])
+    lines[40:60] = ["n/a"] * 20  # 5 s lost at 4 Hz, written as the BIDS specification says
+    _gz_write(_physio_gz(root), "\n".join(lines))
+    eda = read_bids(root)[0].streams["eda"]
+    assert eda.n_samples == n and np.flatnonzero(np.isnan(eda.values)).tolist() == list(range(40, 60))
+    with pytest.raises(DataFormatError, match=r"line 41 has a missing \(n/a, NaN\) sample"):
+        read_bids(root, allow_missing=False)
+
+
+def test_csv_empty_and_n_a_cells_are_gaps(real_csv_text: str, tmp_path: Path) -> None:
+    lines = real_csv_text.split("\n")
+    head = lines[1].split(",")
+    lines[1] = ",".join([head[0], "n/a", "", "NaN"])
+    path = tmp_path / "acc.csv"
+    path.write_text("\n".join(lines))
+    acc = read_csv_signals(path, rate=32.0).streams["acc"]
+    assert acc.n_samples == 60 * 32 and np.isnan(acc.values[0]).all() and np.isfinite(acc.values[1:]).all()
+
+
 # --- generic CSV -------------------------------------------------------------------------------------------------
 
 
@@ -206,9 +229,9 @@ CSV_BREAKS: dict[str, tuple[Callable[[str], str], str]] = {
         lambda t: t.replace("\n", ",1\n", 3).replace("acc_z,1", "acc_z", 1),
         r"line 2 has 5 fields but the header has 4",
     ),
-    "NaN value": (
-        lambda t: t.replace("\n", "\n", 1)[: t.index("\n") + 1] + "300.0,NaN,0,0\n" + t.split("\n", 2)[2],
-        r"line 2, column 'acc_x': missing, NaN",
+    "infinite value": (
+        lambda t: t.replace("\n", "\n", 1)[: t.index("\n") + 1] + "300.0,inf,0,0\n" + t.split("\n", 2)[2],
+        r"line 2, column 'acc_x': infinite value",
     ),
     "text value": (
         lambda t: t[: t.index("\n") + 1] + "300.0,high,0,0\n" + t.split("\n", 2)[2],

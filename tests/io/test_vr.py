@@ -135,12 +135,17 @@ def test_json_wrong_layout(train3_copy: Path) -> None:
     _raises(train3_copy, path, "wrong layout")
 
 
-def test_json_nan_value(train3_copy: Path) -> None:
+def test_json_null_value_is_a_gap_and_infinity_refused(train3_copy: Path) -> None:
     path = train3_copy / "Empatica/TEMP.json"
     doc = json.loads(path.read_text())
-    doc["data"]["10"][0] = float("nan")
+    n = len(doc["data"])
+    doc["data"]["10"][0] = None
     path.write_text(json.dumps(doc))
-    _raises(train3_copy, path, "NaN")
+    temp = read_vr_session(train3_copy).streams["temp"]
+    assert temp.n_samples == n and int(np.isnan(temp.values).sum()) == 1
+    doc["data"]["10"][0] = float("inf")
+    path.write_text(json.dumps(doc))
+    _raises(train3_copy, path, "infinite")
 
 
 def test_json_non_monotonic_timestamps(train3_copy: Path) -> None:

@@ -178,13 +178,16 @@ def test_xdf_non_monotonic_timestamps_refused(tmp_path: Path, real_segment: dict
         read_xdf(path)
 
 
-def test_xdf_nan_refused(tmp_path: Path, real_segment: dict[str, np.ndarray]) -> None:
+def test_xdf_nan_is_a_gap_and_infinity_refused(tmp_path: Path, real_segment: dict[str, np.ndarray]) -> None:
     streams = _streams(real_segment)
     values = streams[0]["values"].copy()
     values[17] = np.nan
     streams[0]["values"] = values
-    path = write_test_xdf(tmp_path / "nan.xdf", streams)
-    with pytest.raises(DataFormatError, match=r"nan\.xdf.*E4_BVP.*NaN or infinite value at sample 17"):
+    rec = read_xdf(write_test_xdf(tmp_path / "nan.xdf", streams))
+    assert np.flatnonzero(np.isnan(next(iter(rec.streams.values())).values)).tolist() == [17]
+    values[17] = np.inf
+    path = write_test_xdf(tmp_path / "inf.xdf", streams)
+    with pytest.raises(DataFormatError, match=r"inf\.xdf.*E4_BVP.*infinite value at sample 17"):
         read_xdf(path)
 
 

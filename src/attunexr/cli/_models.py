@@ -68,6 +68,12 @@ def _summary(result: dict[str, Any]) -> str:
             text += f", detector minus it {gain['value']:+.3f} (paired CI {lo:+.3f} to {hi:+.3f})"
     for name, r in result.get("other_normalizations", {}).items():
         text += f"; normalize={name}: AUROC {f(r['metrics']['auroc']['value'])}"
+    variant = result.get("model_variant")
+    if variant:
+        text += f"; model variant {variant['name']} ({variant['why']})"
+    shift = result.get("shift")
+    if shift:
+        text += f"; shift {shift.get('level') or 'not measured'} (domain AUROC {f(shift.get('domain_auroc'))})"
     return text
 
 

@@ -90,7 +90,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     + HEAD_MOTION_COLUMNS
 )
 
-#: Quality per feature group in [0, 1] (1 = perfect, 0 = absent) and the row's overall flag.
+#: Quality per feature group in [0, 1] (1 = perfect, 0 = absent), the share of the window lost to gaps in the core
+#: regular streams (``gap_fraction``: the largest over cardiac waveform, device heart rate, EDA and respiration;
+#: 0 = none lost) and the row's overall flag.
 QUALITY_COLUMNS: tuple[str, ...] = (
     "q_cardiac",
     "q_resp",
@@ -98,5 +100,6 @@ QUALITY_COLUMNS: tuple[str, ...] = (
     "q_temp",
     "q_motion",
     "q_gaze",
+    "gap_fraction",
     "quality_ok",
 )

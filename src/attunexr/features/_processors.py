@@ -51,6 +51,10 @@ class StreamProcessor:
         self.first_t = float("nan")
         self.last_t = float("-inf")
 
+    def final_until(self) -> float:
+        """Window ends up to which this stage's output is final (its look-ahead of data has arrived)."""
+        return self.last_t - self.lookahead
+
     @property
     def end_t(self) -> float:
         """Time just after the last sample."""
@@ -93,6 +97,20 @@ class BeatWaveProcessor(StreamProcessor):
         v = values if values.ndim == 1 else values[:, 0]
         self.buffer.append(t, {"x": v})
         self.detector.update(t, v)
+
+    def final_until(self) -> float:
+        """Time of the sample the look-ahead's number of samples before the last one.
+
+        The beat detector's look-ahead is a number of samples; after a gap, the time since the gap says nothing
+        about how many samples have arrived, so this counts samples (on gap-free data it equals
+        ``last_t - lookahead``).
+        """
+        assert self.rate is not None
+        n_ahead = int(round(self.lookahead * self.rate))
+        t = self.buffer.t
+        if t.size <= n_ahead:
+            return -np.inf if t.size else self.last_t - self.lookahead
+        return float(t[-1 - n_ahead]) + 1e-9
 
     def trim_before(self, t: float) -> None:
         super().trim_before(t)

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from attunexr.features._grid import check_grid, first_index, window_end
-from attunexr.features._processors import StreamProcessor, make_processor
+from attunexr.features._processors import KEEP_NAN, StreamProcessor, make_processor
 from attunexr.features._window import compute_features
 from attunexr.recording import Chunk
 from attunexr.signals._types import FloatArray
@@ -122,8 +122,16 @@ class FeatureStream:
         proc = self._processor(chunk)
         if proc is None or len(chunk) == 0:
             return []
+        t, values = chunk.timestamps, chunk.values
+        if chunk.kind not in KEEP_NAN:
+            # lost samples (NaN, e.g. BIDS n/a) are gaps: a stream delivering only gaps counts as stalled
+            fin = np.isfinite(values) if values.ndim == 1 else np.all(np.isfinite(values), axis=1)
+            if not fin.all():
+                t, values = t[fin], values[fin]
+                if t.size == 0:
+                    return []
         pend = self._pending[chunk.stream]
-        dropped = pend.add(chunk.timestamps, chunk.values)
+        dropped = pend.add(t, values)
         if dropped:
             self.dropped_samples += dropped
             logger.warning(
@@ -174,14 +182,17 @@ class FeatureStream:
         self._pending[chunk.stream] = _Pending()
         return new
 
-    def _ready(self, t_end: float) -> bool:
-        leader = max(
+    def _leader(self) -> float:
+        return max(
             (self._pending[n].max_seen for n, p in self._by_name.items() if _gates(p)), default=float("inf")
         )
+
+    def _ready(self, t_end: float) -> bool:
+        leader = self._leader()
         for name, proc in self._by_name.items():
             if not _gates(proc):
                 continue
-            if proc.last_t >= t_end + proc.lookahead:
+            if proc.final_until() >= t_end:
                 continue
             if self._pending[name].max_seen < leader - self.stall_timeout:
                 continue
@@ -194,8 +205,10 @@ class FeatureStream:
         Their ``lateness`` allowance ends when the window is emitted: without this, the last beats before ``t_end``
         could still wait in the reorder buffer and the row would differ from :func:`extract`.
         """
+        leader = self._leader()
         for name, proc in self._by_name.items():
-            if not _gates(proc):
+            # a stalled stream (in a gap or gone) will not deliver the rest of its lateness allowance either
+            if not _gates(proc) or self._pending[name].max_seen < leader - self.stall_timeout:
                 got = self._pending[name].take(t_end)
                 if got is not None:
                     proc.update(*got)

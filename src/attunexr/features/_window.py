@@ -531,6 +531,27 @@ def _gaze(
         row["q_gaze"] = float(np.mean(qs))
 
 
+#: regular streams whose lost samples (NaN gaps, dropouts) count in ``gap_fraction``
+GAP_KINDS = ("ecg", "ppg", "hr", "eda", "resp")
+
+
+def gap_fraction(procs: Mapping[str, StreamProcessor], t0: float, t1: float) -> float:
+    """Largest share of ``[t0, t1)`` lost to gaps in a core regular stream (:data:`GAP_KINDS`), in ``[0, 1]``.
+
+    A gap is any stretch without samples where the nominal rate expects some: samples read as NaN (BIDS ``n/a``)
+    are never buffered, so they count here exactly like a device dropout. Time before a stream's first sample
+    counts as lost too (the stream had not started).
+    """
+    worst = 0.0
+    for kind in GAP_KINDS:
+        p = procs.get(kind)
+        if p is None or not p.rate:
+            continue
+        i0, i1 = p.buffer.bounds(t0, t1)
+        worst = max(worst, missing_fraction(i1 - i0, t1 - t0, p.rate))
+    return worst
+
+
 def compute_features(procs: Mapping[str, StreamProcessor], t0: float, t1: float) -> dict[str, float | bool]:
     """Every feature and quality column for the window ``[t0, t1)``.
 
@@ -552,6 +573,7 @@ def compute_features(procs: Mapping[str, StreamProcessor], t0: float, t1: float)
     _temp(procs, t0, t1, window, row)
     _motion(procs, t0, t1, window, row)
     _gaze(procs, t0, t1, window, row)
+    row["gap_fraction"] = gap_fraction(procs, t0, t1)
     ok = float(row["q_cardiac"]) >= QUALITY_OK_MIN
     if "eda" in procs:
         ok = ok and float(row["q_eda"]) >= QUALITY_OK_MIN

@@ -128,12 +128,17 @@ def _physio_table(path: Path, n_columns: int, gaps_ok: np.ndarray) -> np.ndarray
         raise DataFormatError(path, f"line {row + 1}, column {col + 1}: {cell!r} is not a number") from None
     if numbers.shape[0] != len(lines):
         raise DataFormatError(path, f"has {len(lines)} lines but {numbers.shape[0]} rows were parsed")
-    bad_cells = ~np.isfinite(numbers) & ~gaps_ok[None, :]
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        row = int(np.nonzero(infinite.any(axis=1))[0][0])
+        raise DataFormatError(path, f"line {row + 1} has an infinite sample; write lost samples as n/a")
+    bad_cells = np.isnan(numbers) & ~gaps_ok[None, :]
     if bad_cells.any():
         row = int(np.nonzero(bad_cells.any(axis=1))[0][0])
         raise DataFormatError(
             path,
-            f"line {row + 1} has a missing (n/a, NaN) or infinite sample; pass allow_missing=True to read gaps as NaN",
+            f"line {row + 1} has a missing (n/a, NaN) sample; read with allow_missing=True (the default) to "
+            "read gaps as NaN",
         )
     return np.asarray(numbers, dtype=np.float64)
 
@@ -389,7 +394,7 @@ def read_participants(root: str | Path) -> tuple[dict[str, str], dict[str, dict[
     return descriptions, values
 
 
-def read_bids_recording(path: str | Path, *, allow_missing: bool = False) -> Recording:
+def read_bids_recording(path: str | Path, *, allow_missing: bool = True) -> Recording:
     """Read one run of a BIDS dataset, given any of its files (an ``_events.tsv`` or a ``_physio.tsv.gz``).
 
     All ``*_physio.tsv.gz`` files in the same folder with the same ``sub``/``ses``/``task``/``acq``/``run``
@@ -402,8 +407,10 @@ def read_bids_recording(path: str | Path, *, allow_missing: bool = False) -> Rec
     path
         A file of the run.
     allow_missing
-        Read ``n/a`` samples as NaN instead of refusing the file (always allowed in gaze, pupil and head-pose
-        columns, where eye trackers lose samples during blinks).
+        Read ``n/a`` samples as NaN, i.e. as gaps (default; real devices drop out and BIDS writes the lost samples
+        as ``n/a``). Features skip the gaps and the quality layer decides which windows they spoil. ``False``
+        refuses such files (except in gaze, pupil and head-pose columns, where eye trackers lose samples during
+        blinks).
     """
     path = Path(path)
     if not path.is_file():
@@ -459,7 +466,7 @@ def iter_bids(
     session: str | None = None,
     task: str | None = None,
     *,
-    allow_missing: bool = False,
+    allow_missing: bool = True,
 ) -> Iterator[Recording]:
     """Yield one :class:`Recording` per run of the BIDS dataset at ``root`` (see :func:`read_bids`)."""
     root = Path(root)
@@ -493,7 +500,7 @@ def read_bids(
     session: str | None = None,
     task: str | None = None,
     *,
-    allow_missing: bool = False,
+    allow_missing: bool = True,
 ) -> list[Recording]:
     """Read the runs of a BIDS dataset of physiological recordings.
 
@@ -504,7 +511,7 @@ def read_bids(
     subject, session, task
         Keep only runs with these labels (with or without the ``sub-``/``ses-``/``task-`` prefix).
     allow_missing
-        Read ``n/a`` physio samples as NaN instead of refusing the file.
+        Read ``n/a`` physio samples as NaN gaps (default) instead of refusing the file.
 
     Returns
     -------

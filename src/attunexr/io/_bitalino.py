@@ -172,9 +172,10 @@ def read_bitalino(
             rows[i] = [float(f) for f in fields]
         except ValueError:
             raise DataFormatError(path, f"line {line_no[i]}: non-numeric value in {line.strip()!r}") from None
-    if not np.all(np.isfinite(rows)):
-        i = int(np.argmax(~np.all(np.isfinite(rows), axis=1)))
-        raise DataFormatError(path, f"line {line_no[i]}: NaN or infinite value")
+    if np.isinf(rows).any():
+        i = int(np.argmax(np.isinf(rows).any(axis=1)))
+        raise DataFormatError(path, f"line {line_no[i]}: infinite value")
+    # NaN samples are gaps: features skip them and the quality layer decides
 
     if "nSeq" in columns:
         seq = rows[:, columns.index("nSeq")].astype(np.int64)

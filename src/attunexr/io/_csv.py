@@ -90,9 +90,12 @@ def read_csv_signals(
     if not_number.any():
         r, c = (int(x[0]) for x in np.nonzero(not_number))
         raise DataFormatError(path, f"line {r + 2}, column {header[c]!r}: {raw[r, c]!r} is not a number")
-    if not np.all(np.isfinite(numbers)):
-        r, c = (int(x[0]) for x in np.nonzero(~np.isfinite(numbers)))
-        raise DataFormatError(path, f"line {r + 2}, column {header[c]!r}: missing, NaN or infinite value")
+    if np.isinf(numbers).any():
+        r, c = (int(x[0]) for x in np.nonzero(np.isinf(numbers)))
+        raise DataFormatError(
+            path, f"line {r + 2}, column {header[c]!r}: infinite value; write lost samples as empty, NaN or n/a"
+        )
+    # empty, NaN and n/a cells are gaps (NaN): features skip them and the quality layer decides
 
     tcol = time_column or next((c for c in _TIME_COLUMNS if c in header), None)
     if time_column is not None and time_column not in header:

@@ -54,34 +54,33 @@ def _read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
         raise DataFormatError(path, f"wrong header: start time {start!r} is not a Unix timestamp in seconds")
     ncols = len(head[0].split(","))
     body = head[2].replace("\r\n", "\n").rstrip("\n \t")
-    blank = _blank_line(body)
-    if blank is not None:
-        raise DataFormatError(path, f"empty sample row at line {blank + 3}: a sample is missing, times would shift")
+    # An empty row or a NaN/n/a value is a lost sample: it is read as NaN (a gap), so the times of the samples
+    # after it stay right; features skip gaps and the quality layer decides which windows they spoil.
     try:
         data = pd.read_csv(
-            io.StringIO(body), header=None, engine="c", dtype=np.float64, names=range(ncols)
+            io.StringIO(body),
+            header=None,
+            engine="c",
+            dtype=np.float64,
+            names=range(ncols),
+            skip_blank_lines=False,
+            na_values=["n/a"],
         ).to_numpy()
     except (ValueError, pd.errors.ParserError) as err:
-        raise DataFormatError(path, f"malformed sample row ({ncols} columns expected): {err}") from err
+        raise DataFormatError(path, f"malformed or non-numeric sample row ({ncols} columns expected): {err}") from err
     if not np.all(np.isfinite(data)):
-        bad = int(np.argmax(~np.all(np.isfinite(data), axis=1)))
-        line = body.split("\n")[bad]
-        if line.count(",") != ncols - 1:
-            raise DataFormatError(
-                path, f"malformed sample row at line {bad + 3}: {line.count(',') + 1} columns, expected {ncols}"
-            )
-        raise DataFormatError(path, f"non-numeric or NaN sample at line {bad + 3}")
+        lines = body.split("\n")
+        for bad in np.flatnonzero(~np.all(np.isfinite(data), axis=1)):
+            line = lines[int(bad)]
+            if line.strip() and line.count(",") != ncols - 1:
+                raise DataFormatError(
+                    path,
+                    f"malformed sample row at line {bad + 3}: {line.count(',') + 1} columns, expected {ncols}",
+                )
+        if np.isinf(data).any():
+            row = int(np.argmax(np.isinf(data).any(axis=1)))
+            raise DataFormatError(path, f"infinite sample at line {row + 3}")
     return start, rate, data if ncols > 1 else data[:, 0]
-
-
-def _blank_line(body: str) -> int | None:
-    """Index of the first empty line of ``body`` (no trailing newline), or ``None``."""
-    if body.startswith("\n"):
-        return 0
-    pos = body.find("\n\n")
-    if pos < 0:
-        return None
-    return body.count("\n", 0, pos) + 1
 
 
 def _read_e4_ibi(path: Path) -> tuple[float, np.ndarray]:
@@ -107,9 +106,14 @@ def _read_e4_ibi(path: Path) -> tuple[float, np.ndarray]:
         raise DataFormatError(path, f"malformed IBI row: {err}") from err
     if rows.size and rows.shape[1] != 2:
         raise DataFormatError(path, "IBI rows must have two columns: offset in seconds, interval in seconds")
-    if rows.size and not np.all(np.isfinite(rows)):
-        bad = int(np.argmax(~np.all(np.isfinite(rows), axis=1))) + 2
-        raise DataFormatError(path, f"non-numeric or NaN value at line {bad}")
+    if rows.size and not np.all(np.isfinite(rows[:, 0])):
+        bad = int(np.argmax(~np.isfinite(rows[:, 0]))) + 2
+        raise DataFormatError(path, f"missing or non-finite beat time at line {bad}")
+    if rows.size and np.isinf(rows[:, 1]).any():
+        bad = int(np.argmax(np.isinf(rows[:, 1]))) + 2
+        raise DataFormatError(path, f"infinite inter-beat interval at line {bad}")
+    if rows.size:
+        rows = rows[np.isfinite(rows[:, 1])]  # a beat without an interval is a gap in an irregular stream
     if rows.size and np.any(rows[:, 1] <= 0):
         bad = int(np.argmax(rows[:, 1] <= 0)) + 2
         raise DataFormatError(path, f"inter-beat interval at line {bad} is not positive")

@@ -203,9 +203,10 @@ def read_json_signal(
         values = np.asarray([e[0] for e in entries], dtype=np.float64)
     except (ValueError, TypeError, OverflowError) as err:
         raise DataFormatError(path, f"non-numeric or ragged sample values: {err}") from err
-    if not np.all(np.isfinite(values)):
-        bad = int(np.argmax(~np.isfinite(values).reshape(len(values), -1).all(axis=1)))
-        raise DataFormatError(path, f"NaN or infinite value at entry {keys[bad]!r}")
+    if np.isinf(values).any():
+        bad = int(np.argmax(np.isinf(values).reshape(len(values), -1).any(axis=1)))
+        raise DataFormatError(path, f"infinite value at entry {keys[bad]!r}")
+    # NaN (null) samples are gaps: features skip them and the quality layer decides
     times = _naive_to_unix([e[1] for e in entries], path, "ISO8601") - utc_offset_s
     if np.any(np.diff(times) < 0):
         bad = int(np.argmax(np.diff(times) < 0)) + 1

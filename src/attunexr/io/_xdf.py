@@ -189,9 +189,10 @@ def read_xdf(
         values = np.asarray(series, dtype=np.float64)
         if values.ndim == 1:
             values = values[:, None]
-        if values.size and not np.all(np.isfinite(values)):
-            row = int(np.argmax(~np.all(np.isfinite(values), axis=1)))
-            raise DataFormatError(path, f"stream {name!r}: NaN or infinite value at sample {row}")
+        if values.size and np.isinf(values).any():
+            row = int(np.argmax(np.isinf(values).any(axis=1)))
+            raise DataFormatError(path, f"stream {name!r}: infinite value at sample {row}")
+        # NaN samples are gaps (LSL outlets send NaN for lost samples): the quality layer decides
         rate = float(_first(info, "nominal_srate", "0") or 0.0)
         if dejitter and rate > 0:
             ts = _dejitter(ts, rate)

@@ -51,9 +51,11 @@ from attunexr.models._registry import (
     save_model,
 )
 from attunexr.models._report import render_report, write_report
+from attunexr.models._shift import feature_shift
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets
 from attunexr.models._workflows import (
     EvaluationRun,
+    choose_variant,
     evaluate_bids,
     evaluate_external,
     evaluate_loso,
@@ -91,6 +93,7 @@ __all__ = [
     "build_motion_models",
     "calibration_slope_intercept",
     "compare_predictions",
+    "choose_variant",
     "decision_curve",
     "net_benefit",
     "paired_auroc_difference",
@@ -102,6 +105,7 @@ __all__ = [
     "external_predictions",
     "fit_motion_model",
     "fit_tolerance_model",
+    "feature_shift",
     "get_task",
     "list_models",
     "load_card",

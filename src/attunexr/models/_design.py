@@ -2,7 +2,8 @@
 
 For base feature ``f`` of a window ending at ``t`` the design holds, depending on ``normalize``:
 
-- ``f`` (raw value; kept unless ``keep_raw=False``),
+- ``f`` (raw value; kept unless ``keep_raw=False`` or, with a person reference, ``raw_mask`` excludes it: the
+  detectors leave out absolute levels whose scale depends on the device, see ``device_robust``),
 - ``f:rel`` = ``f - ref`` where ``ref`` is the median of ``f`` over the person's own baseline windows
   (``normalize="baseline"``; deployable: a clinic records the rest before exposure) or over the whole recording
   (``normalize="recording"``; label-free but not deployable live),
@@ -56,14 +57,31 @@ def recording_keys(df: pd.DataFrame) -> NDArray[np.object_]:
     return key.to_numpy(dtype=object)  # type: ignore[no-any-return]
 
 
+def _raw_keep(n: int, normalize: str, raw_mask: Sequence[bool] | None) -> NDArray[np.bool_]:
+    """Which base features keep their raw value (all without a person reference: nothing else carries them)."""
+    if raw_mask is None or normalize == "none":
+        return np.ones(n, dtype=bool)
+    keep = np.asarray(raw_mask, dtype=bool)
+    if keep.shape != (n,):
+        raise ConfigurationError(f"raw_mask needs one flag per base feature ({n}), got {keep.shape}")
+    return keep
+
+
 def design_names(
-    base: Sequence[str], normalize: str, context: int, keep_raw: bool, running: bool = False, long: int = 0
+    base: Sequence[str],
+    normalize: str,
+    context: int,
+    keep_raw: bool,
+    running: bool = False,
+    long: int = 0,
+    raw_mask: Sequence[bool] | None = None,
 ) -> list[str]:
     """Names of the design columns, in order."""
     _check_normalize(normalize)
     names: list[str] = []
     if keep_raw or normalize == "none":
-        names += list(base)
+        keep = _raw_keep(len(base), normalize, raw_mask)
+        names += [f for f, k in zip(base, keep, strict=True) if k]
     if normalize != "none":
         names += [f"{f}:rel" for f in base]
     if context > 1:
@@ -100,6 +118,7 @@ def offline_design(
     keep_raw: bool,
     running: bool = False,
     long: int = 0,
+    raw_mask: Sequence[bool] | None = None,
 ) -> NDArray[np.float64]:
     """The design matrix for a table of windows of one or more recordings (rows in any order).
 
@@ -151,7 +170,7 @@ def offline_design(
             dmax[idx] = smooth - hi
             dmin[idx] = smooth - lo
     if keep_raw or normalize == "none":
-        blocks.append(values)
+        blocks.append(values[:, _raw_keep(p, normalize, raw_mask)])
     if normalize != "none":
         blocks.append(values - ref)
     if context > 1:
@@ -170,9 +189,17 @@ class OnlineDesign:
     """
 
     def __init__(
-        self, n_base: int, normalize: str, context: int, keep_raw: bool, running: bool = False, long: int = 0
+        self,
+        n_base: int,
+        normalize: str,
+        context: int,
+        keep_raw: bool,
+        running: bool = False,
+        long: int = 0,
+        raw_mask: Sequence[bool] | None = None,
     ) -> None:
         _check_normalize(normalize)
+        self.raw_keep = _raw_keep(n_base, normalize, raw_mask)
         self.running = running
         self.long = long
         self.normalize = normalize
@@ -198,7 +225,7 @@ class OnlineDesign:
         ref = self.ref if self.ref is not None else np.full(self.n_base, np.nan)
         parts: list[NDArray[np.float64]] = []
         if self.keep_raw or self.normalize == "none":
-            parts.append(v)
+            parts.append(v[self.raw_keep])
         if self.normalize != "none":
             parts.append(v - ref)
         mean = v  # context mean of each feature (the window itself without context)

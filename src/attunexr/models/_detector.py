@@ -43,12 +43,14 @@ from attunexr.models._design import NORMALIZATIONS, OnlineDesign, design_names, 
 from attunexr.models._estimate import (
     REASON_ATYPICAL,
     REASON_BASELINE,
+    REASON_GAPS,
     REASON_OK,
     REASON_POOR_QUALITY,
     REASON_UNCERTAIN,
     Estimate,
 )
 from attunexr.models._metrics import auroc, expected_calibration_error
+from attunexr.models._shift import feature_shift, reference_sample
 
 __all__ = ["ArousalDetector", "CybersicknessDetector", "NON_FEATURE_COLUMNS", "TIME_IN_VR"]
 
@@ -71,6 +73,16 @@ GROUP_QUALITY_MIN = 0.5
 CORE_GROUPS = ("cardiac", "eda")
 #: groups whose features are blanked when their quality is poor ("groups" mode)
 MASKED_GROUPS = ("cardiac", "eda", "temp")
+#: an abstention of the quality gate is reported as ``"signal_gaps"`` when gaps took at least this share of the
+#: window (column ``gap_fraction`` of the feature table)
+GAP_REASON_MIN = 0.25
+#: EDA level feature and the EDA features whose scale is the device's gain (µS per unit): with ``device_robust`` the
+#: level enters as its logarithm (so a gain becomes an offset that the person reference removes) without its raw
+#: value, and the others are divided by the window's own skin-conductance level (dimensionless ratios).
+EDA_LEVEL = "scl_mean"
+EDA_SCALED = ("scl_slope", "scr_amp_mean", "eda_phasic_area", "eda_phasic_max", "eda_dmax", "eda_range")
+#: skin-conductance level (µS) below which the electrodes lost contact; ratios use at least this level
+EDA_LEVEL_FLOOR = 0.05
 
 
 def pure_rows(y: Any, keys: NDArray[np.object_], t: NDArray[np.float64], k: int) -> NDArray[np.bool_]:
@@ -113,7 +125,7 @@ def _numeric(df: pd.DataFrame, col: str) -> NDArray[np.float64]:
 
 
 def _is_quality(col: str) -> bool:
-    return col == "quality_ok" or col.startswith("q_")
+    return col in ("quality_ok", "gap_fraction") or col.startswith("q_")
 
 
 def base_feature_columns(df: pd.DataFrame) -> list[str]:
@@ -172,6 +184,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         n_inner_folds: int = 3,
         quality_gate: bool = True,
         quality_mode: str = "row",
+        device_robust: bool = False,
         baseline_label: str = "baseline",
         baseline_windows: int = 12,
         C: float = 0.05,
@@ -196,6 +209,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_inner_folds = n_inner_folds
         self.quality_gate = quality_gate
         self.quality_mode = quality_mode
+        self.device_robust = device_robust
         self.baseline_label = baseline_label
         self.baseline_windows = baseline_windows
         self.C = C
@@ -211,6 +225,8 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         # models saved before the long-horizon features and label-purity training existed
         state.setdefault("long", 0)
         state.setdefault("train_purity", 0)
+        # models saved before the device-robust EDA forms existed used the device's own scale
+        state.setdefault("device_robust", False)
         super().__setstate__(state)
 
     # ------------------------------------------------------------------ helpers
@@ -273,9 +289,23 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         values[:, mask] = np.log1p(np.clip(values[:, mask], 0.0, None))
         return values
 
+    def _robust(self, values: NDArray[np.float64], base: Sequence[str]) -> NDArray[np.float64]:
+        """Device-robust forms of the EDA amplitude features (``device_robust``; see :data:`EDA_SCALED`)."""
+        if not getattr(self, "device_robust", False) or EDA_LEVEL not in base:
+            return values
+        values = values.copy()
+        i = list(base).index(EDA_LEVEL)
+        with np.errstate(invalid="ignore"):
+            level = np.fmax(values[:, i], EDA_LEVEL_FLOOR)  # NaN stays NaN
+            for j, f in enumerate(base):
+                if f in EDA_SCALED:
+                    values[:, j] = values[:, j] / level
+            values[:, i] = np.log(level)
+        return values
+
     def _values(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
         """Base feature values, log-transformed where fitted, with poor-quality signal groups blanked ("groups")."""
-        values = self._transform_values(df[base].to_numpy(dtype=float))
+        values = self._transform_values(self._robust(df[base].to_numpy(dtype=float), base))
         groups: dict[str, list[int]] = getattr(self, "masked_groups_", {}) or {}
         if getattr(self, "quality_mode", "row") != "groups" or not groups:
             return values
@@ -303,6 +333,13 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return np.asarray(~df["quality_ok"].fillna(False).astype(bool).to_numpy(), dtype=bool)
         return np.zeros(n, dtype=bool)
 
+    @staticmethod
+    def _gappy(df: pd.DataFrame) -> NDArray[np.bool_]:
+        """Rows whose window lost at least :data:`GAP_REASON_MIN` of its core samples to gaps."""
+        if "gap_fraction" not in df.columns:
+            return np.zeros(len(df), dtype=bool)
+        return np.asarray(_numeric(df, "gap_fraction") >= GAP_REASON_MIN, dtype=bool)
+
     def _design(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
         values = self._values(df, base)
         keys = recording_keys(df)
@@ -325,6 +362,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.keep_raw,
             self.running,
             int(self.long),
+            getattr(self, "raw_mask_", None),
         )
         if self._uses_time:
             Z = np.hstack([Z, df[[TIME_IN_VR]].to_numpy(dtype=float)])
@@ -441,7 +479,8 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 g = group_of(f)
                 if g in MASKED_GROUPS:
                     self.masked_groups_.setdefault(g, []).append(i)
-        raw = df[base].to_numpy(dtype=float)
+        raw = self._robust(df[base].to_numpy(dtype=float), base)
+        self.raw_mask_ = [not (self.device_robust and f == EDA_LEVEL) for f in base]
         self.log_mask_ = np.zeros(len(base), dtype=bool)
         if self.log_transform:
             with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -449,10 +488,22 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 mins = np.nanmin(np.where(np.isfinite(raw), raw, np.nan), axis=0)
                 sk = skew(raw, axis=0, nan_policy="omit")
             self.log_mask_ = np.asarray((mins >= 0) & (np.asarray(sk, dtype=float) > 1.0), dtype=bool)
+            if self.device_robust and EDA_LEVEL in base:
+                self.log_mask_[base.index(EDA_LEVEL)] = False  # already a logarithm
         self.design_names_ = design_names(
-            base, self.normalize, int(self.context), self.keep_raw, self.running, int(self.long)
+            base,
+            self.normalize,
+            int(self.context),
+            self.keep_raw,
+            self.running,
+            int(self.long),
+            self.raw_mask_,
         ) + ([TIME_IN_VR] if self._uses_time else [])
         Z_all = self._design(df, base)
+        n_phys = len(self.design_names_) - int(self._uses_time)  # time in VR is protocol, not physiology
+        self.shift_reference_ = reference_sample(
+            Z_all[:, :n_phys], recording_keys(df), self.design_names_[:n_phys]
+        )
         fit_all = np.ones(len(df), dtype=bool)
         if self.train_purity > 0:
             t_end = (
@@ -601,6 +652,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             size == 2, REASON_UNCERTAIN, np.where(size == 0, REASON_ATYPICAL, REASON_OK)
         ).astype(object)
         reason[self.poor_quality(df)] = REASON_POOR_QUALITY
+        reason[(reason == REASON_POOR_QUALITY) & self._gappy(df)] = REASON_GAPS
         extra: dict[str, Any] = {}
         if self.model == "auto" and getattr(self, "head_calibration_", None):
             for h, v in self._head_logits(self.model_, Z).items():
@@ -621,6 +673,17 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             },
             index=df.index,
         )
+
+    def shift(self, X: pd.DataFrame) -> dict[str, Any]:
+        """How far the windows of ``X`` lie from the training data (see :func:`attunexr.models.feature_shift`).
+
+        People are told apart by the ``subject`` column (else by recording) for the person-grouped
+        cross-validation of the domain classifier.
+        """
+        df, Z = self._prepare(X)
+        n_phys = Z.shape[1] - int(self._uses_time)
+        groups = df["subject"].astype(str).to_numpy() if "subject" in df.columns else recording_keys(df)
+        return feature_shift(getattr(self, "shift_reference_", None), Z[:, :n_phys], groups)
 
     # ------------------------------------------------------------------ explanations
     @staticmethod
@@ -695,6 +758,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 self.keep_raw,
                 self.running,
                 int(self.long),
+                getattr(self, "raw_mask_", None),
             )
             self.online_[key] = st
         return st
@@ -715,6 +779,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         )
         labels = rows["label"].astype(str).to_numpy() if "label" in rows.columns else None
         poor = self.poor_quality(rows)
+        gappy = self._gappy(rows)
         tvr = rows[TIME_IN_VR].to_numpy(dtype=float) if self._uses_time else None
         names = [*self.design_names_, "bias"]
         out: list[Estimate] = []
@@ -746,7 +811,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 size = int(self.conformal_.set_size(np.array([p]))[0])
                 reason = REASON_UNCERTAIN if size == 2 else REASON_ATYPICAL if size == 0 else REASON_OK
             if poor[i]:
-                reason = REASON_POOR_QUALITY
+                reason = REASON_GAPS if gappy[i] else REASON_POOR_QUALITY
             out.append(
                 Estimate(
                     t_end=float(t_end[i]),
@@ -820,7 +885,12 @@ class ArousalDetector(_Detector):
     quality_mode
         ``"row"``: abstain where the row's ``quality_ok`` is false. ``"groups"``: blank the features of each signal
         group (cardiac, EDA, temperature) whose ``q_<group>`` is below 0.5, in training and prediction, and abstain
-        only when neither cardiac nor EDA quality reaches 0.5.
+        only when neither cardiac nor EDA quality reaches 0.5. Abstentions on windows that gaps spoiled (at least a
+        quarter of the window lost, ``gap_fraction``) carry the reason ``"signal_gaps"``.
+    device_robust
+        Make the EDA amplitude features comparable across devices: the skin-conductance level enters as its
+        logarithm, relative to the person's reference only (no absolute value), and the other amplitude features
+        (:data:`EDA_SCALED`) as ratios to the window's own level, so an amplifier's gain cancels.
     baseline_label
         Interval label of the person's pre-exposure rest.
     baseline_windows
@@ -863,6 +933,7 @@ class CybersicknessDetector(_Detector):
         n_inner_folds: int = 3,
         quality_gate: bool = True,
         quality_mode: str = "row",
+        device_robust: bool = False,
         baseline_label: str = "baseline",
         baseline_windows: int = 6,
         C: float = 0.05,
@@ -888,6 +959,7 @@ class CybersicknessDetector(_Detector):
             n_inner_folds=n_inner_folds,
             quality_gate=quality_gate,
             quality_mode=quality_mode,
+            device_robust=device_robust,
             baseline_label=baseline_label,
             baseline_windows=baseline_windows,
             C=C,

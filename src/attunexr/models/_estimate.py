@@ -11,11 +11,14 @@ __all__ = [
     "REASON_UNCERTAIN",
     "REASON_ATYPICAL",
     "REASON_BASELINE",
+    "REASON_GAPS",
 ]
 
 #: ``Estimate.reason`` values. ``""`` means the estimate can be acted on.
 REASON_OK = ""
 REASON_POOR_QUALITY = "poor_signal_quality"
+#: the quality gate abstained and gaps (lost samples, ``n/a`` in BIDS) took at least a quarter of the window
+REASON_GAPS = "signal_gaps"
 REASON_UNCERTAIN = "uncertain"
 REASON_ATYPICAL = "atypical_input"
 REASON_BASELINE = "collecting_baseline"

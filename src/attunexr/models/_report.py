@@ -56,6 +56,41 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return f"<table><tr><th>metric</th><th>value</th><th>95 % CI</th></tr>{rows}</table>"
 
 
+def _shift_html(shift: dict[str, Any], warn: bool) -> str:
+    """The shift block: level, domain-classifier AUROC, cut-offs and the features that differ most."""
+    auc = shift.get("domain_auroc")
+    level = shift.get("level")
+    head = (
+        f"Dataset shift: {html.escape(str(level).upper())}. A classifier tells these windows from the training "
+        f"data with AUROC {auc:.2f} (people held out)"
+        if level is not None and auc is not None
+        else "Dataset shift: not measured"
+    )
+    if warn:
+        head += (
+            ": these data lie far from what the model was trained on, so its probabilities and the figures below "
+            "may not hold here; recalibrate or validate on local data before relying on it"
+        )
+    rows = "".join(
+        f"<tr><td>{html.escape(str(t['feature']))}</td><td>{t['standardized_difference']:+.2f}</td></tr>"
+        for t in shift.get("top_features", [])
+    )
+    cut = "; ".join(f"{k}: {v}" for k, v in (shift.get("cutoffs") or {}).items())
+    note = f" {html.escape(str(shift['note']))}" if shift.get("note") else ""
+    return (
+        f"<div data-testid='shift' class='{'warn' if warn else ''}'><p>{head}.{note} Levels: "
+        f"{html.escape(cut)}.</p>"
+        + (
+            "<table><tr><th>feature (model input)</th><th>standardized difference (new minus training)</th></tr>"
+            + rows
+            + "</table>"
+            if rows
+            else ""
+        )
+        + "</div>"
+    )
+
+
 def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None = None) -> str:
     """A self-contained HTML page (plots embedded as PNG) for an evaluation result and its predictions."""
     title = title or f"attunexr evaluation: {result['task']} on {result['dataset']} ({result['protocol']})"
@@ -73,10 +108,30 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         "people, devices, sites and clinical populations is unknown until validated there.</p>",
         "<h2>Summary</h2><table>",
     ]
+    shift = result.get("shift") or {}
+    if shift.get("level") == "large":
+        # shown before anything else: the figures below may not hold for data this far from the training data
+        parts.insert(2, _shift_html(shift, warn=True))
     if result.get("in_sample"):
         parts.insert(
             -1, f"<p class='warn' data-testid='in-sample-warning'>{html.escape(result['notes'][0])}</p>"
         )
+    variant = result.get("model_variant")
+    if variant:
+        auc = variant.get("validated_auroc")
+        parts.insert(
+            -1,
+            "<p data-testid='model-variant'>Model variant <b>"
+            + html.escape(str(variant.get("name")))
+            + "</b> (signals: "
+            + html.escape(", ".join(variant.get("signals") or []))
+            + (f"; validated AUROC {auc:.3f}" if isinstance(auc, float) else "")
+            + "): "
+            + html.escape(str(variant.get("why", "")))
+            + "</p>",
+        )
+    if shift and shift.get("level") != "large":
+        parts.insert(-1, _shift_html(shift, warn=False))
     for key in (
         "task",
         "protocol",

@@ -15,7 +15,7 @@ import pandas as pd
 from attunexr.errors import ConfigurationError, ModelError
 from attunexr.models._card import build_card, render_card_html
 from attunexr.models._data import extract_table, feature_table
-from attunexr.models._design import NORMALIZATIONS
+from attunexr.models._design import NORMALIZATIONS, recording_keys
 from attunexr.models._detector import ArousalDetector, CybersicknessDetector, _Detector, base_feature_columns
 from attunexr.models._evaluation import (
     compare_predictions,
@@ -25,17 +25,26 @@ from attunexr.models._evaluation import (
     summarize,
 )
 from attunexr.models._registry import list_models, load_card, load_model, model_dir, save_model
-from attunexr.models._signals import available_features, describe, group_columns, missing_groups
+from attunexr.models._signals import (
+    SIGNAL_GROUPS,
+    available_features,
+    describe,
+    group_columns,
+    group_of,
+    missing_groups,
+)
 from attunexr.models._tasks import TaskSpec, get_task, targets
 
 __all__ = [
     "DEFAULTS",
     "VARIANTS",
     "EvaluationRun",
+    "choose_variant",
     "evaluate_bids",
     "evaluate_external",
     "evaluate_loso",
     "make_detector",
+    "reference_source",
     "select_features",
     "train_model",
 ]
@@ -60,6 +69,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "train_purity": 3,
         "calibration": "sigmoid",
         "quality_mode": "groups",
+        "device_robust": True,
     },
     "cybersickness": {
         "normalize": "none",
@@ -67,13 +77,34 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "context": 3,
         "calibration": "sigmoid",
         "quality_mode": "groups",
+        # measured: with device_robust=True LOSO AUROC fell from 0.867 to 0.828 (cardiac+EDA 0.842 to 0.827)
+        # without a person reference to compare with; kept off for cybersickness (see docs/models.md)
+        "device_robust": False,
     },
 }
 
-#: Registered models: name -> (task, overrides, signal groups or None for all).
+#: Features of a heart-rate-only input (a chest strap or watch reporting HR at about 1 Hz, no waveform): the
+#: device-HR features without the beat-interval ones.
+HR_ONLY_EXCLUDE = ("ibi_hr", "ibi_coverage")
+
+#: Registered models: name -> (task, overrides, signal groups or None for all). ``overrides`` may hold detector
+#: settings and ``exclude`` (features left out). ``--model stress`` / ``--model cybersickness`` pick, among the
+#: variants of the task, the one with the best validated AUROC that the data's signals allow (see
+#: :func:`choose_variant`). The kits they cover:
 VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
+    # E4-like wrist: PPG, EDA, skin temperature, accelerometer, the device's own HR/IBI
     "stress": ("stress", {}, None),
+    # ECG or PPG + EDA + respiration (a belt, or the breathing rhythm in the heart rate when there is none)
+    "stress-cardiac-eda-resp": ("stress", {}, ("cardiac", "eda", "resp")),
+    # ECG or PPG + EDA
     "stress-cardiac-eda": ("stress", {}, ("cardiac", "eda")),
+    # heart rate only (about 1 Hz, chest strap or watch) + EDA
+    "stress-hr-eda": ("stress", {"exclude": HR_ONLY_EXCLUDE}, ("device_hr", "eda")),
+    # ECG or PPG only
+    "stress-cardiac": ("stress", {}, ("cardiac",)),
+    # EDA only
+    "stress-eda": ("stress", {}, ("eda",)),
+    # every wrist signal, no person reference (when no rest can be recorded)
     "stress-none": ("stress", {"normalize": "none"}, None),
     "cybersickness": ("cybersickness", {}, None),
     "cybersickness-cardiac-eda": ("cybersickness", {}, ("cardiac", "eda")),
@@ -93,9 +124,11 @@ def _detector_class(task: TaskSpec) -> type[_Detector]:
     return CybersicknessDetector if task.name == "cybersickness" else ArousalDetector
 
 
-def select_features(table: pd.DataFrame, signals: tuple[str, ...] | None) -> list[str]:
+def select_features(
+    table: pd.DataFrame, signals: tuple[str, ...] | None, exclude: tuple[str, ...] = ()
+) -> list[str]:
     """Base features for training: those of ``signals`` (all groups if ``None``) available in ``table``."""
-    cols = base_feature_columns(table)
+    cols = [c for c in base_feature_columns(table) if c not in exclude]
     if signals is not None:
         allowed = {c for g in signals for c in group_columns(g)}
         cols = [c for c in cols if c in allowed]
@@ -112,7 +145,11 @@ def make_detector(
     name: str = "",
     **overrides: Any,
 ) -> _Detector:
-    """An unfitted detector with the task's fixed defaults, ``overrides`` and the features of ``signals``."""
+    """An unfitted detector with the task's fixed defaults, ``overrides`` and the features of ``signals``.
+
+    ``overrides`` may also hold ``exclude``: features left out of those of ``signals``.
+    """
+    exclude = tuple(overrides.pop("exclude", None) or ())
     params = {**DEFAULTS[task.name], **{k: v for k, v in overrides.items() if v is not None}}
     if params["normalize"] not in NORMALIZATIONS:
         raise ConfigurationError(
@@ -123,7 +160,9 @@ def make_detector(
         params["long"] = 0
     if task.baseline is not None:
         params.setdefault("baseline_label", task.baseline)
-    return _detector_class(task)(features=select_features(table, signals), name=name or task.name, **params)
+    return _detector_class(task)(
+        features=select_features(table, signals, exclude), name=name or task.name, **params
+    )
 
 
 def _load_task_table(
@@ -187,6 +226,7 @@ def evaluate_loso(
     n_jobs: int = 1,
     on_fold: Callable[[str], None] | None = None,
     on_recording: Callable[[str], None] | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> EvaluationRun:
     """Leave-one-subject-out evaluation of a task on a dataset (optionally with the other normalizations beside it).
 
@@ -213,7 +253,7 @@ def evaluate_loso(
 
     def run(norm_: str, boot: int) -> tuple[dict[str, Any], pd.DataFrame]:
         def factory() -> _Detector:
-            return make_detector(task, table, signals, normalize=norm_, model=model)
+            return make_detector(task, table, signals, normalize=norm_, model=model, exclude=exclude)
 
         pred = loso_predictions(table, y, factory, on_fold=on_fold, n_jobs=n_jobs)
         res = summarize(
@@ -275,7 +315,7 @@ def evaluate_loso(
             "secondary normalizations not computed in this run (they double the run time); add "
             "--other-normalizations (CLI) or other_normalizations=True; the model card lists them"
         )
-    det = make_detector(task, table, signals, normalize=norm, model=model)
+    det = make_detector(task, table, signals, normalize=norm, model=model, exclude=exclude)
     result["model"] = {
         "class": type(det).__name__,
         "model": det.model,
@@ -332,6 +372,7 @@ def train_model(
     n_jobs: int = 1,
     on_fold: Callable[[str], None] | None = None,
     other_normalizations: bool = False,
+    exclude: tuple[str, ...] = (),
 ) -> tuple[_Detector, dict[str, Any]]:
     """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given."""
     task = get_task(task_name)
@@ -350,9 +391,12 @@ def train_model(
             n_boot=n_boot,
             n_jobs=n_jobs,
             on_fold=on_fold,
+            exclude=exclude,
         )
         evaluation = run.result
-    det = make_detector(task, table, signals, name=name or task.name, normalize=normalize, model=model)
+    det = make_detector(
+        task, table, signals, name=name or task.name, normalize=normalize, model=model, exclude=exclude
+    )
     det.fit(table, y)
     labelled = ~np.isnan(y)
     training = {
@@ -381,52 +425,212 @@ def train_model(
     return det, card
 
 
+#: a variant fits the data when no signal group it needs is absent and at most this share of its features is
+#: missing (and imputed)
+MAX_IMPUTED = 0.25
+
+
+def _validated_auroc(card: dict[str, Any]) -> tuple[float | None, list[float] | None]:
+    auc = ((card.get("evaluation") or {}).get("metrics") or {}).get("auroc") or {}
+    value = auc.get("value")
+    return (float(value) if value is not None else None), auc.get("ci")
+
+
+def _variant_fit(det: _Detector, table: pd.DataFrame) -> dict[str, Any]:
+    """Whether the data can feed a model: absent signal groups and missing (imputed) features."""
+    needed = list(det.feature_names_base_)
+    gone, partial = missing_groups(table, needed)
+    missing = needed_missing(table, needed)
+    fits = not gone and len(missing) <= MAX_IMPUTED * len(needed)
+    groups = sorted({group_of(f) for f in needed}, key=list(SIGNAL_GROUPS).index)
+    return {
+        "fits": fits,
+        "signals": [describe(g) for g in groups],
+        "absent_signals": [describe(g) for g in gone],
+        "missing_features": missing,
+        "imputed_features": partial if fits else [],
+    }
+
+
+def choose_variant(
+    model: str | Path, table: pd.DataFrame, normalize: str | None = None
+) -> tuple[_Detector, dict[str, Any], list[str]]:
+    """The model to apply to ``table`` and why: ``(detector, model_variant block, notes)``.
+
+    A task name (``"stress"``, ``"cybersickness"``) picks, among the registered variants of the task, the one with
+    the best validated (leave-one-subject-out) AUROC whose signals the data has: no signal group it needs is
+    absent and at most :data:`MAX_IMPUTED` of its features are missing. Another registered name is used as is when
+    the data fits it, else the task's best fitting variant replaces it (said in the notes). A model folder is used
+    as is. ``normalize`` keeps only variants with that normalization.
+    """
+    from attunexr.models._tasks import TASKS
+
+    notes: list[str] = []
+    requested = str(model)
+    registered = requested in list_models()
+    det = load_model(model)
+    task = getattr(det, "info_", {}).get("task")
+    own = _variant_fit(det, table)
+    auto = registered and requested in TASKS
+    norm_ok = normalize is None or det.normalize == normalize
+    if not registered or (not auto and own["fits"] and norm_ok):
+        if not own["fits"] or not norm_ok:
+            problem = (
+                f"the data lacks signals model {det.model_name!r} needs: {', '.join(own['absent_signals'])}"
+                if own["absent_signals"]
+                else f"the data lacks features model {det.model_name!r} needs: {', '.join(own['missing_features'])}"
+                if not own["fits"]
+                else f"model {det.model_name!r} was trained with normalize={det.normalize!r}, not {normalize!r}"
+            )
+            raise ModelError(
+                f"{problem}; pass a registered task name (--model {task or 'stress'}) to pick a fitting "
+                "variant"
+            )
+        auc, ci = _validated_auroc(load_card(model)) if registered else (None, None)
+        block = {
+            "name": det.model_name,
+            "requested": requested,
+            "signals": own["signals"],
+            "validated_auroc": auc,
+            "validated_auroc_ci": ci,
+            "why": "requested by name and the data has the signals it needs",
+            "imputed_features": own["imputed_features"],
+        }
+        return det, block, notes
+    considered: list[dict[str, Any]] = []
+    best: tuple[float, int, str] | None = None
+    for cand in list_models():
+        cdet = load_model(cand)
+        if getattr(cdet, "info_", {}).get("task") != task:
+            continue
+        card = load_card(cand)
+        auc, _ = _validated_auroc(card)
+        fit = _variant_fit(cdet, table)
+        # a named variant that does not fit is replaced only by one with the same normalization
+        want_norm = normalize if normalize is not None else (None if auto else det.normalize)
+        usable = fit["fits"] and (want_norm is None or cdet.normalize == want_norm)
+        reason = (
+            "usable"
+            if usable
+            else f"absent signals: {', '.join(fit['absent_signals'])}"
+            if fit["absent_signals"]
+            else f"missing features: {', '.join(fit['missing_features'])}"
+            if not fit["fits"]
+            else f"normalize={cdet.normalize!r}, not {want_norm!r}"
+        )
+        considered.append({"name": cand, "validated_auroc": auc, "signals": fit["signals"], "status": reason})
+        if usable:
+            key = (auc if auc is not None else -1.0, len(cdet.feature_names_base_), cand)
+            if best is None or key[:2] > best[:2]:
+                best = key
+    if best is None:
+        absent = sorted(
+            {
+                a
+                for c in considered
+                for a in c["status"].removeprefix("absent signals: ").split(", ")
+                if c["status"].startswith("absent signals")
+            }
+        )
+        raise ModelError(
+            f"no registered variant of task {task!r} fits the data (signals present: "
+            f"{', '.join(_present_signals(table)) or 'none'}; each variant lacks one of: {', '.join(absent)}); "
+            f"variants: {', '.join(c['name'] + ' (' + c['status'] + ')' for c in considered)}"
+        )
+    chosen = best[2]
+    det = load_model(chosen)
+    fit = _variant_fit(det, table)
+    auc, ci = _validated_auroc(load_card(chosen))
+    others = [c for c in considered if c["name"] != chosen]
+    better_unusable = [
+        c["name"] for c in others if c["status"] != "usable" and (c["validated_auroc"] or 0) > (auc or 0)
+    ]
+    why = f"highest validated AUROC ({auc:.3f}) among the {task} variants whose signals the data has"
+    if better_unusable:
+        why += f"; better validated variants need signals the data lacks: {', '.join(better_unusable)}"
+    if not own["fits"]:
+        notes.append(
+            f"the data lacks signals model {requested!r} needs: "
+            f"{', '.join(own['absent_signals']) or ', '.join(own['missing_features'])}; used registered variant "
+            f"{chosen!r} instead"
+        )
+    block = {
+        "name": chosen,
+        "requested": requested,
+        "signals": fit["signals"],
+        "validated_auroc": auc,
+        "validated_auroc_ci": ci,
+        "why": why,
+        "imputed_features": fit["imputed_features"],
+        "considered": considered,
+    }
+    return det, block, notes
+
+
+def _present_signals(table: pd.DataFrame) -> list[str]:
+    out = []
+    for g in SIGNAL_GROUPS:
+        if available_features(table, list(group_columns(g))):
+            out.append(describe(g))
+    return out
+
+
 def _choose_model(
     model: str | Path, table: pd.DataFrame, normalize: str | None
 ) -> tuple[_Detector, str, list[str]]:
     """Load ``model`` or, for a registered name, a variant of the same task that the data can feed."""
-    notes: list[str] = []
-    det = load_model(model)
-    task = getattr(det, "info_", {}).get("task")
-    needed = list(det.feature_names_base_)
-    gone, partial = missing_groups(table, needed)
-    wrong_norm = normalize is not None and normalize != det.normalize
-    if not gone and not wrong_norm:
-        if partial:
-            notes.append(f"features missing in the data and imputed: {', '.join(partial)}")
-        return det, det.model_name, notes
-    registered = str(model) in list_models()
-    problem = (
-        f"the data lacks signals model {det.model_name!r} needs: {', '.join(describe(g) for g in gone)}"
-        if gone
-        else f"model {det.model_name!r} was trained with normalize={det.normalize!r}, not {normalize!r}"
-    )
-    if registered:
-        best: tuple[int, str] | None = None
-        for cand in list_models():
-            card = load_card(cand)
-            cdet = load_model(cand)
-            if getattr(cdet, "info_", {}).get("task") != task or card["model"]["name"] == det.model_name:
-                continue
-            if normalize is not None and cdet.normalize != normalize:
-                continue
-            if wrong_norm is False and cdet.normalize != det.normalize:
-                continue
-            g2, _ = missing_groups(table, list(cdet.feature_names_base_))
-            if not g2 and (best is None or len(cdet.feature_names_base_) > best[0]):
-                best = (len(cdet.feature_names_base_), cand)
-        if best is not None:
-            notes.append(f"{problem}; used registered variant {best[1]!r} instead")
-            return load_model(best[1]), best[1], notes
-    raise ModelError(
-        f"{problem}; no registered variant of task {task!r} fits the data"
-        + (f" (missing features: {', '.join(needed_missing(table, needed))})" if gone else "")
-    )
+    det, block, notes = choose_variant(model, table, normalize)
+    return det, str(block["name"]), notes
 
 
 def needed_missing(table: pd.DataFrame, needed: list[str]) -> list[str]:
     have = set(available_features(table, needed))
     return [f for f in needed if f not in have]
+
+
+def reference_source(
+    det: _Detector, table: pd.DataFrame, baseline: str | None, negative: tuple[str, ...]
+) -> dict[str, Any]:
+    """Where each person's reference comes from for a ``normalize="baseline"`` model, or a clear error.
+
+    In order: the ``--baseline`` event type; the model's own baseline label when the data has it; the first
+    ``baseline_windows`` windows of each recording when every one of them is labelled with a negative (rest) type;
+    else :class:`ModelError` naming both options.
+    """
+    have = set(table["label"].dropna().astype(str))
+    if baseline is not None:
+        if baseline not in have:
+            raise ModelError(
+                f"--baseline {baseline!r}: the data has no {baseline!r} intervals (labels present: "
+                f"{', '.join(sorted(have)) or 'none'})"
+            )
+        return {"source": "labelled rest", "label": baseline}
+    if det.baseline_label in have:
+        return {"source": "labelled rest", "label": det.baseline_label}
+    n = int(det.baseline_windows)
+    not_rest = []
+    keys = recording_keys(table)
+    t = table["t_end"].to_numpy(dtype=float)
+    labels = table["label"].astype(str).where(table["label"].notna(), "").to_numpy()
+    for key in dict.fromkeys(keys.tolist()):
+        idx = np.flatnonzero(keys == key)
+        first = idx[np.argsort(t[idx], kind="stable")[:n]]
+        if not all(lab in negative for lab in labels[first]):
+            not_rest.append(str(key))
+    if not not_rest:
+        return {
+            "source": "first minutes",
+            "label": None,
+            "windows": n,
+            "description": f"the first {n} windows of each recording, all labelled rest ({', '.join(negative)})",
+        }
+    shown = ", ".join(not_rest[:5]) + (f" and {len(not_rest) - 5} more" if len(not_rest) > 5 else "")
+    raise ModelError(
+        f"model {det.model_name!r} compares each person with their own rest, but the data has no "
+        f"{det.baseline_label!r} intervals and the first {n} windows of {shown} are not all labelled with a "
+        f"negative (rest) type {list(negative)}; pass --baseline TYPE naming the event type of each person's rest, "
+        "or start each recording with a rest labelled with one of the --negative types"
+    )
 
 
 def evaluate_external(
@@ -445,18 +649,13 @@ def evaluate_external(
 
     ``metadata`` = (variable descriptions, values by subject) adds subgroup results by those variables.
     """
-    det, used, notes = _choose_model(model, table, normalize)
-    if baseline is not None:
-        det.set_params(baseline_label=baseline)
+    det, variant, notes = choose_variant(model, table, normalize)
+    used = str(variant["name"])
+    reference = None
     if det.normalize == "baseline":
-        lab = det.baseline_label
-        have = set(table["label"].astype(str))
-        if lab not in have:
-            raise ModelError(
-                f"model {used!r} normalizes against each person's {lab!r} rest but the data has no {lab!r} "
-                f"intervals (labels present: {', '.join(sorted(have))}); pass --baseline TYPE or use a model with "
-                "--normalize none"
-            )
+        reference = reference_source(det, table, baseline, negative)
+        if reference["label"] is not None:
+            det.set_params(baseline_label=reference["label"])
     y = targets(table["label"], positive, negative)
     if np.nansum(y) == 0 or np.nansum(1 - y) == 0:
         raise ModelError(
@@ -485,7 +684,10 @@ def evaluate_external(
     }
     res["positive"] = list(positive)
     res["negative"] = list(negative)
-    res["baseline_label"] = det.baseline_label if det.normalize == "baseline" else None
+    res["baseline_label"] = det.baseline_label if reference is not None and reference["label"] else None
+    res["reference"] = reference or {"source": "none", "note": f"model {used!r} uses no person reference"}
+    res["model_variant"] = variant
+    res["shift"] = det.shift(table)
     res["notes"] = [
         *notes,
         "External evaluation: the model was applied unchanged (no fitting on these data).",

@@ -255,7 +255,8 @@ class BlockPeakDetector:
         if cuts.size == 0:
             return self._band(x)
         out = np.empty_like(x)
-        bounds = [0, *cuts.tolist(), x.size]
+        # a chunk may start right after a gap (cut at 0): each segment once, never an empty one
+        bounds = sorted({0, *cuts.tolist(), x.size})
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             if a in cuts:
                 self.filter.reset()

@@ -84,6 +84,21 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
 }
 
 
+#: Labels left out of a task's primary binarization and scored as positives in a secondary one (nurse-stress's
+#: survey answer "medium": primary high vs none, secondary medium + high vs none).
+SECONDARY_POSITIVE = ("medium_stress",)
+
+
+def secondary_binarization(task: TaskSpec, labels: pd.Series) -> tuple[tuple[str, ...], str] | None:
+    """(positive labels, name) of the secondary binarization when the data holds a :data:`SECONDARY_POSITIVE`
+    label outside the task's classes, else ``None``."""
+    present = set(labels.astype(str))
+    extra = tuple(x for x in SECONDARY_POSITIVE if x in present and x not in task.positive + task.negative)
+    if not extra:
+        return None
+    return task.positive + extra, "+".join(extra) + " counted as positive"
+
+
 @dataclass
 class EvaluationRun:
     """An evaluation's JSON result and its per-window predictions."""
@@ -244,6 +259,33 @@ def evaluate_loso(
                 "ece": sub["metrics"]["ece"],
             }
     extras: dict[str, pd.DataFrame] = {}
+    second = secondary_binarization(task, table["label"])
+    if second is not None:
+        y2 = targets(table["label"], second[0], task.negative)
+
+        def factory2() -> _Detector:
+            return make_detector(task, table, signals, normalize=norm, model=model)
+
+        pred2 = loso_predictions(table, y2, factory2, on_fold=on_fold, n_jobs=n_jobs)
+        res2 = summarize(
+            pred2,
+            task=task.name,
+            protocol="loso",
+            dataset=dataset or task.dataset,
+            normalize=norm,
+            n_boot=n_boot,
+        )
+        result["other_binarization"] = {
+            "positive": list(second[0]),
+            "negative": list(task.negative),
+            "description": f"secondary binarization ({second[1]}): trained and scored with it, same folds",
+            "metrics": res2["metrics"],
+            "calibration": res2["calibration"],
+            "n_subjects": res2["n_subjects"],
+            "n_windows": res2["n_windows"],
+            "label_balance": label_balance(pred2),
+        }
+        extras["other_binarization"] = pred2
     if other_normalizations:
         others: dict[str, Any] = {}
         for other in NORMALIZATIONS:
@@ -302,6 +344,12 @@ def _notes(task: TaskSpec, dataset: str = "") -> list[str]:
         "Small single-site study of healthy volunteers: external validation on other data is what counts.",
         "All fitting (model, calibration, threshold, conformal gate) used the training subjects of each fold only.",
     ]
+    if "," in dataset:
+        notes[0] = (
+            f"Pooled over several sites ({dataset}); see --protocol leave-site-out for how a model does on a site it "
+            "never saw."
+        )
+        return notes
     if dataset.startswith("nurse-stress"):
         notes[0] = (
             "Nurses in real hospital shifts, one site. Labels are selective: surveys answered when the wristband's "
@@ -326,7 +374,7 @@ def _notes(task: TaskSpec, dataset: str = "") -> list[str]:
 
 def train_model(
     task_name: str,
-    dataset: str | None = None,
+    dataset: str | list[str] | None = None,
     *,
     name: str | None = None,
     normalize: str | None = None,
@@ -340,16 +388,27 @@ def train_model(
     n_jobs: int = 1,
     on_fold: Callable[[str], None] | None = None,
     other_normalizations: bool = False,
+    sites: dict[str, Any] | None = None,
 ) -> tuple[_Detector, dict[str, Any]]:
-    """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given."""
+    """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given.
+
+    ``dataset`` may list several datasets (sites): the detector is fitted on all of them and its card's LOSO is the
+    pooled multi-site LOSO. ``sites`` (a leave-site-out result) adds the card's ``sites`` section.
+    """
     task = get_task(task_name)
-    table, _, _ = _load_task_table(task, dataset, data_dir, cache, None)
+    names = [dataset] if isinstance(dataset, str) or dataset is None else list(dataset)
+    if len(names) > 1:
+        table, _ = multi_site_table([str(n) for n in names], task, data_dir, cache, n_jobs)
+        dataset_name: str | None = ",".join(str(n) for n in names)
+    else:
+        dataset_name = names[0]
+        table, _, _ = _load_task_table(task, dataset_name, data_dir, cache, None)
     y = targets(table["label"], task.positive, task.negative)
     evaluation = None
     if evaluate:
         run = evaluate_loso(
             task.name,
-            dataset,
+            dataset_name,
             normalize=normalize,
             model=model,
             signals=signals,
@@ -364,16 +423,16 @@ def train_model(
     det.fit(table, y)
     labelled = ~np.isnan(y)
     training = {
-        "dataset": dataset or task.dataset,
+        "dataset": dataset_name or task.dataset,
         "n_subjects": int(table.loc[labelled, "subject"].nunique()),
         "n_windows": int(labelled.sum()),
         "label_counts": {str(k): int(v) for k, v in table.loc[labelled, "label"].value_counts().items()},
         "signals": sorted({describe(g) for g in (signals or ())}) or "all available",
-        "population": "healthy adult volunteers of a single-site study",
+        "population": _population(dataset_name or task.dataset),
         "window_s": task.window,
         "hop_s": task.hop,
     }
-    card = build_card(det, task, name=det.model_name, training=training, evaluation=evaluation)
+    card = build_card(det, task, name=det.model_name, training=training, evaluation=evaluation, sites=sites)
     det.info_ = {
         "task": task.name,
         "window": task.window,
@@ -387,6 +446,25 @@ def train_model(
     if out is not None:
         save_model(det, out, card, render_card_html(card))
     return det, card
+
+
+def _population(datasets: str) -> str:
+    """Who the training data come from, from the dataset cards."""
+    from attunexr.io.datasets import get_dataset
+
+    out = []
+    for name in datasets.split(","):
+        try:
+            card = get_dataset(name).card
+        except ConfigurationError:
+            out.append(name)
+            continue
+        out.append(f"{name}: {card.population or card.title}")
+    return (
+        "; ".join(out)
+        if len(out) > 1 or "nurse" in datasets
+        else ("healthy adult volunteers of a single-site study")
+    )
 
 
 def _choose_model(
@@ -501,7 +579,8 @@ def evaluate_external(
     res["provenance"] = provenance(table)
     trained_on = info.get("trained_on")
     sources = set(table["dataset"].astype(str)) if "dataset" in table.columns else set()
-    res["in_sample"] = bool(trained_on) and (trained_on == dataset or trained_on in sources)
+    trained_sites = set(str(trained_on).split(",")) if trained_on else set()  # several sites: "a,b"
+    res["in_sample"] = bool(trained_sites & ({dataset} | sources))
     if res["in_sample"]:
         res["notes"].insert(
             0,
@@ -676,6 +755,7 @@ def evaluate_leave_site_out(
     recalibrate: tuple[int, ...] = (),
     n_draws: int = 100,
     decide_sites: bool = True,
+    table: pd.DataFrame | None = None,
     on_fold: Callable[[str], None] | None = None,
     on_recording: Callable[[str], None] | None = None,
 ) -> EvaluationRun:
@@ -684,14 +764,22 @@ def evaluate_leave_site_out(
     Beside it: pooled multi-site LOSO (every person held out once, trained on everyone else of every site), and,
     with ``decide_sites``, the LOSO runs without each site that decide which sites the shipped model trains on
     (:func:`site_decision`). ``recalibrate`` = (1, 3, 5) adds site recalibration on k local people
-    (:func:`~attunexr.models._evaluation.site_recalibration`) for each held-out site.
+    (:func:`~attunexr.models._evaluation.site_recalibration`) for each held-out site. ``table`` passes the stacked
+    feature table in (its ``dataset`` column names the site of each row) instead of reading the datasets.
     """
     from attunexr.models._evaluation import site_block, site_recalibration
 
     task = get_task(task_name)
     t_start = time.perf_counter()
     t0 = time.perf_counter()
-    table, cached = multi_site_table(datasets, task, data_dir, cache, n_jobs, on_recording)
+    cached: dict[str, bool] | None = None
+    if table is None:
+        table, cached = multi_site_table(datasets, task, data_dir, cache, n_jobs, on_recording)
+    else:
+        missing = sorted(set(datasets) - set(table["dataset"].astype(str)))
+        if missing or len(datasets) < 2:
+            raise ConfigurationError(f"the table has no rows of sites {missing}; it needs at least two sites")
+        table = table[table["dataset"].astype(str).isin(datasets)].reset_index(drop=True)
     t_feat = time.perf_counter() - t0
     y = targets(table["label"], task.positive, task.negative)
     site_of = table["dataset"].astype(str).to_numpy()
@@ -714,6 +802,15 @@ def evaluate_leave_site_out(
         trained_on = [d for d in datasets if d != site]
         per_site[site] = site_block(pred, trained_on, n_boot=n_boot)
         per_site[site]["selected_head"] = getattr(det, "head_", None)
+        second = secondary_binarization(task, test["label"])
+        if second is not None:
+            pred2 = external_predictions(det, test, targets(test["label"], second[0], task.negative))
+            block2 = site_block(pred2, trained_on, n_boot=n_boot)
+            per_site[site]["other_binarization"] = {
+                "positive": list(second[0]),
+                "description": f"the same model scored with the secondary binarization ({second[1]})",
+                **{k: block2[k] for k in ("auroc", "ece", "calibration", "n_subjects", "n_windows")},
+            }
         timing[f"leave_out_{site}_s"] = round(time.perf_counter() - t0, 2)
         if on_fold is not None:
             on_fold(site)

@@ -96,18 +96,20 @@ def _read_labels(path: Path, mtime: float) -> pd.DataFrame:
     missing = [c for c in (*_LABEL_COLUMNS, "start_local", "end_local") if c not in df.columns]
     if missing:
         raise DataFormatError(path, f"wrong header: columns {missing} are missing")
-    bad = ~df["stress_level"].isin(list(LEVEL_LABELS))
+    level = pd.to_numeric(df["stress_level"], errors="coerce")
+    bad = ~level.isin(list(LEVEL_LABELS))
     if bad.any():
         row = int(bad.to_numpy().argmax()) + 2
         raise DataFormatError(
             path, f"line {row}: stress_level {df['stress_level'].iloc[row - 2]!r} is not 0, 1 or 2"
         )
+    df["stress_level"] = level.astype(int)
     if (df["end_unix"] <= df["start_unix"]).any():
         row = int((df["end_unix"] <= df["start_unix"]).to_numpy().argmax()) + 2
         raise DataFormatError(path, f"line {row}: the interval ends before it starts")
     if "flags" not in df.columns:
         df["flags"] = ""
-    df["flags"] = df["flags"].fillna("").astype(str)
+    df["flags"] = df["flags"].astype(object).fillna("").astype(str)
     return df
 
 

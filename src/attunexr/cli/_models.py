@@ -179,7 +179,7 @@ def evaluate_command(
     ),
     n_boot: int = typer.Option(500, "--n-boot", help="Subject-bootstrap resamples for the CIs."),
     subjects: str | None = typer.Option(
-        None, "--subjects", help="LOSO: only these subjects (comma-separated)."
+        None, "--subjects", help="LOSO / leave-site-out: only these subjects (comma-separated)."
     ),
     jobs: int = typer.Option(2, "--jobs", help="LOSO: folds run in this many processes."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-extract features even if cached."),
@@ -217,6 +217,7 @@ def evaluate_command(
                 jobs,
                 recalibrate,
                 draws,
+                list(_split(subjects)) or None,
             )
         elif bids is not None or protocol == "external":
             if model is None:
@@ -323,6 +324,7 @@ def _leave_site_out(
     jobs: int,
     recalibrate: str | None,
     draws: int,
+    subjects: list[str] | None,
 ) -> Any:
     from attunexr.models import get_task
     from attunexr.models._workflows import evaluate_leave_site_out
@@ -347,6 +349,7 @@ def _leave_site_out(
             n_jobs=jobs,
             recalibrate=_ks(recalibrate),
             n_draws=draws,
+            subjects=subjects,
             on_fold=lambda _s: bar.advance(job),
         )
 

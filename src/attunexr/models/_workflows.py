@@ -755,6 +755,7 @@ def evaluate_leave_site_out(
     recalibrate: tuple[int, ...] = (),
     n_draws: int = 100,
     decide_sites: bool = True,
+    subjects: list[str] | None = None,
     table: pd.DataFrame | None = None,
     on_fold: Callable[[str], None] | None = None,
     on_recording: Callable[[str], None] | None = None,
@@ -765,7 +766,8 @@ def evaluate_leave_site_out(
     with ``decide_sites``, the LOSO runs without each site that decide which sites the shipped model trains on
     (:func:`site_decision`). ``recalibrate`` = (1, 3, 5) adds site recalibration on k local people
     (:func:`~attunexr.models._evaluation.site_recalibration`) for each held-out site. ``table`` passes the stacked
-    feature table in (its ``dataset`` column names the site of each row) instead of reading the datasets.
+    feature table in (its ``dataset`` column names the site of each row) instead of reading the datasets;
+    ``subjects`` restricts every site to these people (a quick run).
     """
     from attunexr.models._evaluation import site_block, site_recalibration
 
@@ -780,6 +782,13 @@ def evaluate_leave_site_out(
         if missing or len(datasets) < 2:
             raise ConfigurationError(f"the table has no rows of sites {missing}; it needs at least two sites")
         table = table[table["dataset"].astype(str).isin(datasets)].reset_index(drop=True)
+    if subjects:
+        unknown = sorted(set(subjects) - set(table["subject"].astype(str)))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown subjects {unknown}; known: {', '.join(sorted(set(table['subject'].astype(str))))}"
+            )
+        table = table[table["subject"].astype(str).isin(subjects)].reset_index(drop=True)
     t_feat = time.perf_counter() - t0
     y = targets(table["label"], task.positive, task.negative)
     site_of = table["dataset"].astype(str).to_numpy()

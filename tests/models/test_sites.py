@@ -186,3 +186,37 @@ def test_cli_leave_site_out_errors() -> None:
         ],
     )
     assert r.exit_code != 0 and "whole numbers" in r.stderr
+
+
+def test_registry_build_decides_sites_and_documents_them(
+    two_sites: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_registry on a small subset of both sites: the decision, the training sites and the card agree."""
+    import attunexr.models._workflows as wf
+    from attunexr.models import build_registry
+
+    def small_table(dataset: str, *args: object, **kwargs: object) -> tuple[pd.DataFrame, bool]:
+        return two_sites[two_sites["dataset"] == dataset].reset_index(drop=True), True
+
+    monkeypatch.setattr(wf, "feature_table", small_table)
+    monkeypatch.setattr(build_registry, "REGISTRY_DIR", tmp_path)
+    monkeypatch.setattr(build_registry, "RECALIBRATE_K", (1,))
+    sites, result = build_registry.decide_sites("stress", n_boot=30, n_jobs=1)
+    assert result is not None and sites[0] == "stress-predict"
+    assert set(sites) == {"stress-predict"} | set(result["site_decision"]["train_on"])
+    det, card = wf.train_model(
+        "stress",
+        sites if len(sites) > 1 else sites[0],
+        name="stress",
+        n_boot=30,
+        sites=result,
+        evaluate=False,
+    )
+    assert det.info_["trained_on"] == ",".join(sites)
+    assert card["sites"]["trained_on"] == result["site_decision"]["train_on"]
+    assert set(card["sites"]["leave_site_out"]) == {"stress-predict", "nurse-stress"}
+    lso = card["sites"]["leave_site_out"]["nurse-stress"]
+    assert lso["auroc"] == result["per_site"]["nurse-stress"]["auroc"] and lso["trained_on"] == [
+        "stress-predict"
+    ]
+    assert card["sites"]["recalibration_people_needed"].keys() == {"stress-predict", "nurse-stress"}

@@ -213,7 +213,8 @@ def test_registry_build_decides_sites_and_documents_them(
         evaluate=False,
     )
     assert det.info_["trained_on"] == ",".join(sites)
-    assert card["sites"]["trained_on"] == result["site_decision"]["train_on"]
+    assert card["sites"]["trained_on"] == sites
+    assert card["sites"]["kept_by_decision"] == result["site_decision"]["train_on"]
     assert set(card["sites"]["leave_site_out"]) == {"stress-predict", "nurse-stress"}
     lso = card["sites"]["leave_site_out"]["nurse-stress"]
     assert lso["auroc"] == result["per_site"]["nurse-stress"]["auroc"] and lso["trained_on"] == [

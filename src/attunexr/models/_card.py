@@ -253,12 +253,21 @@ def build_card(
         "clinical judgement.",
     }
     if sites:
-        card["sites"] = _sites_section(sites)
+        card["sites"] = {
+            **_sites_section(sites),
+            "trained_on": str(training.get("dataset", "")).split(","),
+        }
         multi = len(str(training.get("dataset", "")).split(",")) > 1
         card["limitations"] = [
+            *card["limitations"],
             "Trained on "
             + ("several sites" if multi else "one site")
-            + f" ({training.get('dataset')}); see 'sites' for how it does on a site it never saw.",
+            + f" ({training.get('dataset')}); on a site never trained on (leave-site-out) the AUROC was "
+            + ", ".join(
+                f"{site} {((b.get('auroc') or {}).get('value') or float('nan')):.3f}"
+                for site, b in (sites.get("per_site") or {}).items()
+            )
+            + " (see 'sites').",
             "The nurse-stress labels are selective (surveys answered when the wristband's detector fired): its "
             "figures say how well 'high' and 'no stress' answers are told apart, not how often stress is missed.",
         ]
@@ -281,7 +290,8 @@ def _sites_section(res: dict[str, Any]) -> dict[str, Any]:
     decision = res.get("site_decision") or {}
     return {
         "candidates": res.get("sites"),
-        "trained_on": decision.get("train_on"),
+        "kept_by_decision": decision.get("train_on"),
+        "rule": "the task's own dataset always stays; another site is added when the decision keeps it",
         "decision_method": decision.get("method"),
         "decision": {
             site: {

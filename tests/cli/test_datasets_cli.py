@@ -18,13 +18,19 @@ def test_list_json(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name) == {"stress-predict", "vr-cybersickness"}
+    assert set(by_name) == {"stress-predict", "vr-cybersickness", "nurse-stress", "nurse-stress-all"}
     assert by_name["stress-predict"]["n_subjects"] == 35
     assert by_name["vr-cybersickness"]["n_subjects"] == 19
+    assert by_name["nurse-stress"]["n_subjects"] == 12
+    assert by_name["nurse-stress-all"]["n_subjects"] == 15
     for r in rows:
         assert r["available"] is True
-        assert r["licence"] == "MIT" and r["origin"].startswith("https://github.com/")
-        assert r["signals"] and r["labels"] and "doi:" in r["citation"]
+        assert r["signals"] and r["labels"] and "doi" in r["citation"]
+        if r["name"].startswith("nurse-stress"):
+            assert r["licence"].startswith("CC0") and "dryad" in r["origin"]
+            assert {"high_stress", "medium_stress", "no_stress"} == set(r["labels"])
+        else:
+            assert r["licence"] == "MIT" and r["origin"].startswith("https://github.com/")
     assert {"stroop", "interview", "hyperventilation", "baseline", "rest"} == set(
         by_name["stress-predict"]["labels"]
     )
@@ -41,7 +47,7 @@ def test_list_when_missing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["datasets", "list", "--json", "-", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert [r["available"] for r in rows] == [False, False]
+    assert [r["available"] for r in rows] == [False] * 4
     assert "attunexr datasets download stress-predict" in result.stderr
 
 
@@ -133,3 +139,13 @@ def test_download_refuses_non_empty_target(tmp_path: Path) -> None:
     result = runner.invoke(app, ["datasets", "download", "vr-cybersickness", "--dest", str(tmp_path)])
     assert result.exit_code == 2 and "not empty" in result.stderr
     assert (tmp_path / "vr-cybersickness" / "keep.txt").read_text() == "mine"
+
+
+def test_info_nurse_stress(data_dir: Path) -> None:
+    result = runner.invoke(app, ["datasets", "info", "nurse-stress", "--json", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["n_subjects"] == 12 and len(info["subjects"]) == 12
+    assert info["label_counts"] == {"no_stress": 20, "medium_stress": 7, "high_stress": 85}
+    assert len(info["class_balance"]["subjects_with_none_and_high"]) == 9
+    assert "America/Chicago" in info["time_alignment"] and info["time_alignment"].endswith(": 0")

@@ -156,3 +156,37 @@ def test_missing_required_file(e4_copy: Path) -> None:
 def test_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="none of"):
         read_empatica(tmp_path)
+
+
+def test_gzipped_files_read_like_plain_ones(e4_copy: Path, tmp_path: Path) -> None:
+    import gzip
+
+    plain = read_empatica(e4_copy)
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    for name in SMALL_FILES:
+        (gz / f"{name}.gz").write_bytes(gzip.compress((e4_copy / name).read_bytes()))
+    rec = read_empatica(gz, require=("EDA.csv", "IBI.csv"))
+    assert set(rec.streams) == set(plain.streams)
+    for name, stream in plain.streams.items():
+        np.testing.assert_array_equal(rec.streams[name].values, stream.values)
+        np.testing.assert_array_equal(rec.streams[name].timestamps, stream.timestamps)
+    (gz / "EDA.csv.gz").write_bytes(b"plain text, not gzip")
+    with pytest.raises(DataFormatError, match="gzip"):
+        read_empatica(gz)
+
+
+def test_empty_ibi_means_no_beats_and_duplicates_can_be_dropped(e4_copy: Path) -> None:
+    ibi = (e4_copy / "IBI.csv").read_text().splitlines()
+    (e4_copy / "IBI.csv").write_text("")
+    rec = read_empatica(e4_copy)
+    assert "ibi" not in rec.streams and "eda" in rec.streams
+    # every beat listed twice in interleaved blocks (an E4 export quirk)
+    body = ibi[1:]
+    half = len(body) // 2
+    (e4_copy / "IBI.csv").write_text("\n".join([ibi[0], *body[:half], *body[:half], *body[half:]]) + "\n")
+    with pytest.raises(DataFormatError, match="not increasing"):
+        read_empatica(e4_copy)
+    rec = read_empatica(e4_copy, drop_duplicate_beats=True)
+    assert len(rec.streams["ibi"].values) == len(body)
+    assert np.all(np.diff(rec.streams["ibi"].timestamps) > 0)

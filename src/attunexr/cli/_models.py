@@ -23,7 +23,7 @@ from attunexr.errors import ConfigurationError
 
 console = Console(stderr=True)
 
-_PROTOCOLS = ("loso", "external")
+_PROTOCOLS = ("loso", "external", "leave-site-out")
 SUBJECTS_HELP_TAIL = "a comma list (S02,S03) and/or repeated (--subjects S02 --subjects S03)."
 
 
@@ -167,7 +167,7 @@ def evaluate_command(
         "--task",
         help="stress | cybersickness | cybersickness-motion | cybersickness-forecast | tolerance",
     ),
-    protocol: str = typer.Option("loso", "--protocol", help="loso | external"),
+    protocol: str = typer.Option("loso", "--protocol", help="loso | external | leave-site-out"),
     bids: Path | None = typer.Option(
         None, "--bids", help="BIDS physio dataset to evaluate a trained model on."
     ),
@@ -202,8 +202,17 @@ def evaluate_command(
     jobs: int = typer.Option(2, "--jobs", help="LOSO: folds run in this many processes."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-extract features even if cached."),
     data_dir: Path | None = data_dir_option(),
+    recalibrate: str | None = typer.Option(
+        None,
+        "--recalibrate",
+        help="leave-site-out: recalibrate on k people of the held-out site, e.g. 1,3,5 (measured on the others).",
+    ),
+    draws: int = typer.Option(
+        100, "--draws", min=1, help="leave-site-out --recalibrate: random draws per k."
+    ),
 ) -> None:
-    """Evaluate a detector: leave-one-subject-out on a dataset, or a trained model on other data (external)."""
+    """Evaluate a detector: leave-one-subject-out on a dataset, a trained model on other data (external), or
+    leave-site-out over several datasets (``--dataset stress-predict,nurse-stress``)."""
     with cli_errors():
         from attunexr.models import evaluate_bids, evaluate_external, evaluate_loso, get_task, write_report
         from attunexr.models._data import feature_table
@@ -211,7 +220,24 @@ def evaluate_command(
 
         if protocol not in _PROTOCOLS:
             raise ConfigurationError(f"--protocol must be one of {', '.join(_PROTOCOLS)}, not {protocol!r}")
-        if bids is not None or protocol == "external":
+        if recalibrate is not None and protocol != "leave-site-out":
+            raise ConfigurationError("--recalibrate needs --protocol leave-site-out")
+        if protocol == "leave-site-out":
+            run = _leave_site_out(
+                dataset,
+                task,
+                normalize,
+                detector,
+                signals,
+                data_dir,
+                n_boot,
+                not no_cache,
+                jobs,
+                recalibrate,
+                draws,
+                split_subjects(subjects),
+            )
+        elif bids is not None or protocol == "external":
             if model is None:
                 raise ConfigurationError("--model NAME_OR_DIR is required with --bids or --protocol external")
             spec = get_task(task)
@@ -264,7 +290,7 @@ def evaluate_command(
                     task,
                     data_dir=data_dir,
                     n_boot=n_boot,
-                    subjects=list(_split(subjects)) or None,
+                    subjects=split_subjects(subjects),
                     on_fold=lambda _s: bar.advance(job),
                 )
         else:
@@ -290,14 +316,98 @@ def evaluate_command(
             if written is not None:
                 console.print(f"result: {written}", highlight=False)
         if report is not None:
+            if protocol == "leave-site-out":
+                raise ConfigurationError(
+                    "--report is not available with --protocol leave-site-out; use --json"
+                )
             page = write_report(run.result, run.predictions, report)
             console.print(f"report: {page}", highlight=False)
         # the short summary goes to standard output, unless that carries the JSON (--json -)
-        Console(stderr=json_out == "-").print(_summary(run.result), highlight=False, soft_wrap=True)
+        summary = _site_summary(run.result) if protocol == "leave-site-out" else _summary(run.result)
+        Console(stderr=json_out == "-").print(summary, highlight=False, soft_wrap=True)
         if run.result.get("in_sample"):
             console.print(
                 f"[bold yellow]warning:[/] {run.result['notes'][0]}", highlight=False, soft_wrap=True
             )
+
+
+def _ks(value: str | None) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    try:
+        ks = tuple(int(v) for v in _split(value))
+    except ValueError:
+        raise ConfigurationError(
+            f"--recalibrate takes whole numbers of people, e.g. 1,3,5, not {value!r}"
+        ) from None
+    if not ks or any(k < 1 for k in ks):
+        raise ConfigurationError(f"--recalibrate takes positive numbers of people, e.g. 1,3,5, not {value!r}")
+    return ks
+
+
+def _leave_site_out(
+    dataset: str | None,
+    task: str,
+    normalize: str | None,
+    detector: str | None,
+    signals: str | None,
+    data_dir: Path | None,
+    n_boot: int,
+    cache: bool,
+    jobs: int,
+    recalibrate: str | None,
+    draws: int,
+    subjects: list[str] | None,
+) -> Any:
+    from attunexr.models import get_task
+    from attunexr.models._workflows import evaluate_leave_site_out
+
+    sites = list(_split(dataset))
+    if len(sites) < 2:
+        raise ConfigurationError(
+            "--protocol leave-site-out needs at least two datasets (sites): --dataset stress-predict,nurse-stress"
+        )
+    spec = get_task(task)
+    with _fold_progress() as bar:
+        job = bar.add_task(f"leave-site-out {spec.name}", total=None)
+        return evaluate_leave_site_out(
+            spec.name,
+            sites,
+            normalize=normalize,
+            model=detector,
+            signals=_signals(signals),
+            data_dir=data_dir,
+            n_boot=n_boot,
+            cache=cache,
+            n_jobs=jobs,
+            recalibrate=_ks(recalibrate),
+            n_draws=draws,
+            subjects=subjects,
+            on_fold=lambda _s: bar.advance(job),
+        )
+
+
+def _site_summary(result: dict[str, Any]) -> str:
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    def fig(block: dict[str, Any]) -> str:
+        a, e = block["auroc"], block["ece"]
+        return f"AUROC {f(a['value'])} [{f(a['ci'][0])}, {f(a['ci'][1])}], ECE {f(e['value'])}"
+
+    parts = [f"{result['task']} leave-site-out over {', '.join(result['sites'])}:"]
+    for site, b in result["per_site"].items():
+        parts.append(
+            f"{site} (trained on {', '.join(b['trained_on'])}; {b['n_subjects']} subjects, {b['n_windows']} "
+            f"windows): {fig(b)}, calibration slope {f(b['calibration']['slope']['value'])};"
+        )
+    parts.append(f"pooled LOSO: {fig(result['pooled_loso'])}")
+    decision = result.get("site_decision")
+    if decision:
+        parts.append(f"; sites kept for training: {', '.join(decision['train_on']) or 'none'}")
+    for site, r in (result.get("recalibration_summary") or {}).items():
+        parts.append(f"; {site}: recalibration needs {r['people_needed']} local people")
+    return " ".join(parts)
 
 
 def _read_predictions(path: Path) -> Any:

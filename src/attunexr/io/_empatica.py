@@ -1,11 +1,13 @@
 """Empatica E4 CSV folders (ACC, BVP, EDA, HR, IBI, TEMP .csv as exported by E4 connect).
 
 Format: first row = Unix start time (UTC) per column, second row = sampling rate in Hz, then samples.
-IBI.csv: first row = start time and the word ``IBI``; then ``offset_s, ibi_s`` rows.
+IBI.csv: first row = start time and the word ``IBI``; then ``offset_s, ibi_s`` rows. Each file may also be
+gzipped (``EDA.csv.gz``); an empty ``IBI.csv`` (the E4 exports one when it captured no beat) means no beats.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,10 +33,29 @@ _E4_FILES: dict[str, tuple[str, str, float, tuple[str, ...]]] = {
 _MAX_END_GAP_S = 60.0
 
 
+def _read_text(path: Path) -> str:
+    """The text of ``path``, decompressed when its name ends in ``.gz``."""
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read().decode()
+        except (OSError, EOFError) as err:
+            raise DataFormatError(path, f"cannot be decompressed as gzip: {err}") from err
+    return path.read_text()
+
+
+def _find(folder: Path, fname: str) -> Path | None:
+    """``folder/fname`` or its gzipped form ``folder/fname.gz``, whichever exists."""
+    for p in (folder / fname, folder / f"{fname}.gz"):
+        if p.is_file():
+            return p
+    return None
+
+
 def _read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
     """Start time, rate and samples of one E4 CSV; samples are parsed by pandas' C parser (fast)."""
     try:
-        text = path.read_text()
+        text = _read_text(path)
     except UnicodeDecodeError as err:
         raise DataFormatError(path, "not a text file; expected an Empatica E4 CSV") from err
     head = text.split("\n", 2)
@@ -83,10 +104,23 @@ def _read_e4_signal(path: Path) -> tuple[float, float, np.ndarray]:
     return start, rate, data if ncols > 1 else data[:, 0]
 
 
-def _read_e4_ibi(path: Path) -> tuple[float, np.ndarray]:
-    """``IBI.csv``: first row ``start, IBI``; then ``offset_s, ibi_s`` rows with increasing offsets."""
+def _blank_line(body: str) -> int | None:
+    """Index of the first empty line of ``body`` (no trailing newline), or ``None``."""
+    if body.startswith("\n"):
+        return 0
+    pos = body.find("\n\n")
+    if pos < 0:
+        return None
+    return body.count("\n", 0, pos) + 1
+
+
+def _read_e4_ibi(path: Path, drop_duplicate_beats: bool = False) -> tuple[float, np.ndarray]:
+    """``IBI.csv``: first row ``start, IBI``; then ``offset_s, ibi_s`` rows with increasing offsets.
+
+    ``drop_duplicate_beats`` sorts the rows and drops exact repeats (an E4 export that lists every beat twice).
+    """
     try:
-        lines = path.read_text().splitlines()
+        lines = _read_text(path).splitlines()
     except UnicodeDecodeError as err:
         raise DataFormatError(path, "not a text file; expected an Empatica E4 IBI.csv") from err
     if not lines:
@@ -114,6 +148,8 @@ def _read_e4_ibi(path: Path) -> tuple[float, np.ndarray]:
         raise DataFormatError(path, f"infinite inter-beat interval at line {bad}")
     if rows.size:
         rows = rows[np.isfinite(rows[:, 1])]  # a beat without an interval is a gap in an irregular stream
+    if rows.size and drop_duplicate_beats:
+        rows = np.unique(rows.reshape(-1, 2), axis=0)  # sorted by offset, exact repeats dropped
     if rows.size and np.any(rows[:, 1] <= 0):
         bad = int(np.argmax(rows[:, 1] <= 0)) + 2
         raise DataFormatError(path, f"inter-beat interval at line {bad} is not positive")
@@ -128,6 +164,7 @@ def read_empatica(
     subject: str | None = None,
     dataset: str = "",
     require: Iterable[str] = (),
+    drop_duplicate_beats: bool = False,
 ) -> Recording:
     """Read an Empatica E4 CSV folder into a :class:`Recording`.
 
@@ -137,23 +174,27 @@ def read_empatica(
     Parameters
     ----------
     folder
-        Folder holding ``ACC.csv``, ``BVP.csv``, ``EDA.csv``, ``HR.csv``, ``IBI.csv``, ``TEMP.csv`` (any subset).
+        Folder holding ``ACC.csv``, ``BVP.csv``, ``EDA.csv``, ``HR.csv``, ``IBI.csv``, ``TEMP.csv`` (any subset),
+        each plain or gzipped (``EDA.csv.gz``). An empty ``IBI.csv`` gives no ``ibi`` stream.
     subject, dataset
         Stored in the recording's metadata (``subject`` defaults to the folder name).
     require
-        File names that must be present (e.g. ``("EDA.csv", "BVP.csv")``); a missing one is a
+        File names that must be present (e.g. ``("EDA.csv", "BVP.csv")``, plain or gzipped); a missing one is a
         :class:`~attunexr.errors.DataFormatError` naming it.
+    drop_duplicate_beats
+        Sort ``IBI.csv`` and drop exact repeats instead of refusing a file whose times go back (some E4 exports
+        list every beat twice).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError(folder, "is not a folder of Empatica E4 CSV files")
     for fname in require:
-        if not (folder / fname).is_file():
+        if _find(folder, fname) is None:
             raise DataFormatError(folder / fname, "missing: this Empatica E4 file is required")
     raw: dict[str, tuple[float, float, np.ndarray]] = {}
     for fname in _E4_FILES:
-        p = folder / fname
-        if p.exists():
+        p = _find(folder, fname)
+        if p is not None:
             raw[fname] = _read_e4_signal(p)
             expected = len(_E4_FILES[fname][3]) or 1
             got = 1 if raw[fname][2].ndim == 1 else raw[fname][2].shape[1]
@@ -178,9 +219,9 @@ def read_empatica(
         rec.add_stream(
             Stream.regular(name, kind, data * scale, rate, t0=start - t_zero, channels=channels, device="Empatica E4")
         )
-    ibi_path = folder / "IBI.csv"
-    if ibi_path.exists():
-        start, rows = _read_e4_ibi(ibi_path)
+    ibi_path = _find(folder, "IBI.csv")
+    if ibi_path is not None and _read_text(ibi_path).strip():
+        start, rows = _read_e4_ibi(ibi_path, drop_duplicate_beats)
         rec.add_stream(
             Stream("ibi", "ibi", rows[:, 1], rows[:, 0] + start - t_zero, rate=None, device="Empatica E4")
         )

@@ -98,10 +98,15 @@ def build_card(
     name: str,
     training: dict[str, Any],
     evaluation: dict[str, Any] | None,
+    sites: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The model card as a JSON-ready dict."""
+    """The model card as a JSON-ready dict.
+
+    ``sites`` is a leave-site-out result (:func:`~attunexr.models.evaluate_leave_site_out`); the card then shows
+    the candidate sites, the decision which to train on, and each held-out site's figures.
+    """
     ev = evaluation or {}
-    return {
+    card = {
         "schema": "attunexr-model-card/1 (TRIPOD+AI items where applicable)",
         "model": {
             "name": name,
@@ -247,6 +252,72 @@ def build_card(
         ],
         "ethical_considerations": "Physiological data are sensitive health data; estimates support, never replace, "
         "clinical judgement.",
+    }
+    if sites:
+        card["sites"] = {
+            **_sites_section(sites),
+            "trained_on": str(training.get("dataset", "")).split(","),
+        }
+        multi = len(str(training.get("dataset", "")).split(",")) > 1
+        card["limitations"] = [
+            *card["limitations"],
+            "Trained on "
+            + ("several sites" if multi else "one site")
+            + f" ({training.get('dataset')}); on a site never trained on (leave-site-out) the AUROC was "
+            + ", ".join(
+                f"{site} {((b.get('auroc') or {}).get('value') or float('nan')):.3f}"
+                for site, b in (sites.get("per_site") or {}).items()
+            )
+            + " (see 'sites').",
+            "The nurse-stress labels are selective (surveys answered when the wristband's detector fired): its "
+            "figures say how well 'high' and 'no stress' answers are told apart, not how often stress is missed.",
+        ]
+    return card
+
+
+def _sites_section(res: dict[str, Any]) -> dict[str, Any]:
+    """Card section of a leave-site-out result: candidates, the decision, held-out-site figures, recalibration."""
+
+    def fig(b: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "auroc": b.get("auroc"),
+            "ece": b.get("ece"),
+            "calibration_slope": (b.get("calibration") or {}).get("slope"),
+            "calibration_intercept": (b.get("calibration") or {}).get("intercept"),
+            "n_subjects": b.get("n_subjects"),
+            "n_windows": b.get("n_windows"),
+        }
+
+    decision = res.get("site_decision") or {}
+    return {
+        "candidates": res.get("sites"),
+        "kept_by_decision": decision.get("train_on"),
+        "rule": "the task's own dataset always stays; another site is added when the decision keeps it",
+        "decision_method": decision.get("method"),
+        "decision": {
+            site: {
+                "include": v["include"],
+                "effect_on_other_sites": {
+                    a: {
+                        "auroc_with": c["auroc_with"],
+                        "auroc_without": c["auroc_without"],
+                        "difference": c["value"],
+                        "ci": c["ci"],
+                    }
+                    for a, c in v["effect_on_other_sites"].items()
+                },
+            }
+            for site, v in (decision.get("sites") or {}).items()
+        },
+        "leave_site_out": {
+            site: {**fig(b), "trained_on": b.get("trained_on")}
+            for site, b in (res.get("per_site") or {}).items()
+        },
+        "pooled_loso": fig(res.get("pooled_loso") or {}),
+        "recalibration_people_needed": {
+            site: r.get("people_needed") for site, r in (res.get("recalibration_summary") or {}).items()
+        },
+        "ci_method": res.get("ci_method"),
     }
 
 

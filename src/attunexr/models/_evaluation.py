@@ -34,10 +34,14 @@ from attunexr.models._metrics import (
 __all__ = [
     "compare_predictions",
     "external_predictions",
+    "label_balance",
     "loso_predictions",
     "metadata_subgroups",
+    "paired_site_difference",
     "provenance",
     "selection_block",
+    "site_block",
+    "site_recalibration",
     "summarize",
 ]
 
@@ -77,6 +81,9 @@ def _collect(table: pd.DataFrame, y: np.ndarray, det: _Detector, fold: str) -> p
             "fold": fold,
         }
     )
+    if "session" in table.columns and table["session"].astype(str).nunique() > 1:
+        # a person's recordings share t_end values
+        res["session"] = table["session"].astype(str).to_numpy()[keep]
     for col in ("probability", "lower", "upper", "decision", "abstained", "reason"):
         res[col] = out[col].to_numpy()[keep]
     for col in out.columns:
@@ -273,6 +280,8 @@ def compare_predictions(
     applied to both (:func:`paired_auroc_difference`).
     """
     keys = list(WINDOW_KEYS)
+    if "session" in a.columns and "session" in b.columns:
+        keys.insert(1, "session")  # several recordings per person (e.g. nurse-stress segments)
     for name, df in zip(names, (a, b), strict=True):
         missing = [c for c in (*keys, "y", "probability") if c not in df.columns]
         if missing:
@@ -560,3 +569,216 @@ def summarize(
         result.update(extra)
     logger.info("summarized %d windows in %.2f s", len(pred), time.perf_counter() - t0)
     return result
+
+
+# --- several sites ---------------------------------------------------------------------------------------
+RECALIBRATION_METHOD = (
+    "logistic (Platt-style) recalibration of the model's log-odds on the windows of k people of the new site: "
+    "p' = sigmoid(a + b * logit(p)) with a, b fitted by maximum likelihood on those people only, and a new "
+    "decision threshold chosen by Youden's J on them; the figures are measured on the site's other people (never "
+    "used to fit). The k people are drawn at random among those with windows of both classes; intervals are the "
+    "2.5th-97.5th percentiles over the draws. AUROC is unchanged by this monotone map."
+)
+#: ECE must improve in at least this fraction of draws for k local people to count as enough.
+RECALIBRATION_SUFFICIENT = 0.95
+
+
+def label_balance(pred: pd.DataFrame) -> dict[str, Any]:
+    """Per-subject window counts by class and how many subjects hold both classes (what a per-person AUROC needs)."""
+    per: dict[str, dict[str, int]] = {}
+    for s, grp in pred.groupby(pred["subject"].astype(str), sort=True):
+        per[str(s)] = {"positive": int((grp["y"] == 1).sum()), "negative": int((grp["y"] == 0).sum())}
+    both = sorted(s for s, v in per.items() if v["positive"] and v["negative"])
+    only_pos = sorted(s for s, v in per.items() if v["positive"] and not v["negative"])
+    only_neg = sorted(s for s, v in per.items() if v["negative"] and not v["positive"])
+    return {
+        "per_subject": per,
+        "n_subjects_both_classes": len(both),
+        "subjects_both_classes": both,
+        "subjects_positive_only": only_pos,
+        "subjects_negative_only": only_neg,
+        "auroc_scope": (
+            "metrics.auroc pools the windows of all held-out people (each scored by a model that never saw them); "
+            f"a per-person AUROC exists only for the {len(both)} subjects with both classes (per_subject)"
+        ),
+    }
+
+
+def site_block(pred: pd.DataFrame, trained_on: list[str], n_boot: int = 500, seed: int = 0) -> dict[str, Any]:
+    """Figures of one held-out site: AUROC, ECE and the other metrics with subject-bootstrap CIs, calibration."""
+    metrics = _metric_block(pred, n_boot, seed)
+    per = per_subject_metrics(
+        pred["y"].to_numpy(),
+        pred["probability"].to_numpy(dtype=float),
+        pred["decision"].to_numpy(),
+        pred["subject"].to_numpy(),
+    )
+    person = [float(r["auroc"]) for r in per if r["auroc"] is not None]  # type: ignore[arg-type]
+    return {
+        "auroc": metrics["auroc"],
+        "ece": metrics["ece"],
+        "metrics": {k: metrics[k] for k in METRIC_NAMES},
+        "calibration": _calibration_block(pred, min(n_boot, SUBGROUP_BOOT), seed),
+        "n_subjects": int(pred["subject"].nunique()),
+        "n_windows": int(len(pred)),
+        "n_positive": int(pred["y"].sum()),
+        "trained_on": list(trained_on),
+        "abstained_fraction": float(pred["abstained"].to_numpy(dtype=bool).mean()),
+        "per_person_auroc": {
+            "median": float(np.median(person)) if person else None,
+            "n_subjects": len(person),
+            "description": "median over the held-out people with both classes of their own AUROC",
+        },
+        "label_balance": label_balance(pred),
+    }
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(q / (1 - q)), dtype=float)
+
+
+def _calibration_figures(y: np.ndarray, p: np.ndarray, decision: np.ndarray) -> dict[str, float]:
+    from attunexr.models._metrics import brier, sensitivity, specificity
+
+    cal = calibration_slope_intercept(y, p)
+    return {
+        "ece": expected_calibration_error(y, p),
+        "brier": brier(y, p),
+        "slope": cal["slope"],
+        "intercept": cal["intercept"],
+        "sensitivity": sensitivity(y, decision),
+        "specificity": specificity(y, decision),
+    }
+
+
+def _interval(values: list[float]) -> dict[str, Any]:
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if not v.size:
+        return {"median": None, "ci": [None, None]}
+    return {
+        "median": float(np.median(v)),
+        "ci": [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))],
+    }
+
+
+def site_recalibration(
+    pred: pd.DataFrame, ks: tuple[int, ...] = (1, 3, 5), n_draws: int = 100, seed: int = 0
+) -> dict[str, Any]:
+    """Recalibrate a model on k people of a new site and measure the change on the site's other people.
+
+    For each ``k`` and each of ``n_draws`` random draws (every combination when there are fewer) of k people with
+    both classes, the intercept and slope of the log-odds (and the decision threshold) are fitted on their windows
+    only; ECE, Brier, calibration slope/intercept, sensitivity and specificity are measured on every other person
+    of the site before (the model as shipped, its own threshold) and after. See :data:`RECALIBRATION_METHOD`.
+    """
+    import itertools
+
+    from sklearn.linear_model import LogisticRegression
+
+    from attunexr.models._calibration import youden_threshold
+
+    y_all = pred["y"].to_numpy().astype(int)
+    p_all = pred["probability"].to_numpy(dtype=float)
+    d_all = pred["decision"].to_numpy()
+    d_all = np.where(pd.isna(d_all), 0, d_all).astype(int)
+    subj = pred["subject"].astype(str).to_numpy()
+    people = sorted(set(subj.tolist()))
+    eligible = [s for s in people if len(set(y_all[subj == s].tolist())) == 2]
+    z_all = _logit(p_all)
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for k in ks:
+        if k < 1 or k > len(eligible) or len(people) - k < 2:
+            out[str(k)] = {
+                "skipped": f"{len(eligible)} people with both classes and {len(people)} in all: cannot draw {k} "
+                "and keep at least 2 others to test on"
+            }
+            continue
+        combos = list(itertools.combinations(eligible, k)) if math.comb(len(eligible), k) <= n_draws else None
+        draws = (
+            [list(c) for c in combos]
+            if combos is not None
+            else [list(rng.choice(eligible, size=k, replace=False)) for _ in range(n_draws)]
+        )
+        before: dict[str, list[float]] = {}
+        after: dict[str, list[float]] = {}
+        gain_ece: list[float] = []
+        gain_brier: list[float] = []
+        coefs: list[tuple[float, float]] = []
+        for chosen in draws:
+            cal = np.isin(subj, chosen)
+            test = ~cal
+            if len(set(y_all[test].tolist())) < 2:
+                continue
+            lr = LogisticRegression(C=1e4, solver="lbfgs").fit(z_all[cal, None], y_all[cal])
+            a, b = float(lr.intercept_[0]), float(lr.coef_[0, 0])
+            p_new = 1.0 / (1.0 + np.exp(-(a + b * z_all)))
+            thr = youden_threshold(y_all[cal], p_new[cal])
+            f0 = _calibration_figures(y_all[test], p_all[test], d_all[test])
+            f1 = _calibration_figures(y_all[test], p_new[test], (p_new[test] >= thr).astype(int))
+            for name, v in f0.items():
+                before.setdefault(name, []).append(v)
+            for name, v in f1.items():
+                after.setdefault(name, []).append(v)
+            gain_ece.append(f0["ece"] - f1["ece"])
+            gain_brier.append(f0["brier"] - f1["brier"])
+            coefs.append((a, b))
+        if not gain_ece:
+            out[str(k)] = {"skipped": "no draw left both classes among the other people"}
+            continue
+        improved = float(np.mean(np.asarray(gain_ece) > 0))
+        out[str(k)] = {
+            "n_draws": len(gain_ece),
+            "draws": "all combinations" if combos is not None else f"{len(gain_ece)} random draws",
+            "before": {name: _interval(v) for name, v in before.items()},
+            "after": {name: _interval(v) for name, v in after.items()},
+            "ece_gain": {**_interval(gain_ece), "fraction_improved": improved},
+            "brier_gain": {
+                **_interval(gain_brier),
+                "fraction_improved": float(np.mean(np.asarray(gain_brier) > 0)),
+            },
+            "fitted_intercept": _interval([c[0] for c in coefs]),
+            "fitted_slope": _interval([c[1] for c in coefs]),
+        }
+    enough = [
+        int(k)
+        for k, v in out.items()
+        if "ece_gain" in v and v["ece_gain"]["fraction_improved"] >= RECALIBRATION_SUFFICIENT
+    ]
+    out_all: dict[str, Any] = {
+        "by_k": out,
+        "n_people": len(people),
+        "n_people_both_classes": len(eligible),
+        "people_needed": min(enough) if enough else None,
+        "people_needed_rule": f"smallest k whose recalibration lowers ECE on the other people in at least "
+        f"{RECALIBRATION_SUFFICIENT:.0%} of draws (None: no k tried was enough)",
+        "method": RECALIBRATION_METHOD,
+    }
+    return out_all
+
+
+def paired_site_difference(
+    with_site: pd.DataFrame, without_site: pd.DataFrame, n_boot: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """AUROC with minus without a site in training, on the same held-out windows (paired subject bootstrap).
+
+    Windows are matched by subject, session and window end (``session`` distinguishes a person's recordings).
+    """
+    keys = [
+        c for c in ("subject", "session", "t_end") if c in with_site.columns and c in without_site.columns
+    ]
+    a = with_site[[*keys, "y", "probability"]].assign(subject=with_site["subject"].astype(str))
+    b = without_site[[*keys, "y", "probability"]].assign(subject=without_site["subject"].astype(str))
+    both = a.merge(b, on=keys, suffixes=("_with", "_without"))
+    if both.empty or (both["y_with"] != both["y_without"]).any():
+        raise ModelError("the two evaluations do not share the same labelled windows")
+    y = both["y_with"].to_numpy(dtype=int)
+    pw = both["probability_with"].to_numpy(dtype=float)
+    po = both["probability_without"].to_numpy(dtype=float)
+    return {
+        "auroc_with": auroc(y, pw),
+        "auroc_without": auroc(y, po),
+        "n_windows": int(len(both)),
+        **paired_auroc_difference(y, pw, po, both["subject"].to_numpy(), n_boot=n_boot, random_state=seed),
+    }

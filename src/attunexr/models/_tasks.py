@@ -31,12 +31,13 @@ TASKS: dict[str, TaskSpec] = {
     "stress": TaskSpec(
         name="stress",
         dataset="stress-predict",
-        positive=("stroop", "interview", "hyperventilation"),
-        negative=("baseline", "rest"),
+        positive=("stroop", "interview", "hyperventilation", "high_stress"),
+        negative=("baseline", "rest", "no_stress"),
         baseline="baseline",
         window=60.0,
         hop=10.0,
-        description="stress/arousal during Stroop, interview (TSST-like) or hyperventilation vs. rest",
+        description="stress/arousal during Stroop, interview (TSST-like) or hyperventilation vs. rest; on "
+        "nurse-stress, survey intervals rated high stress vs no stress (medium left out)",
     ),
     "cybersickness": TaskSpec(
         name="cybersickness",

@@ -20,6 +20,7 @@ from attunexr.models._detector import ArousalDetector, CybersicknessDetector, _D
 from attunexr.models._evaluation import (
     compare_predictions,
     external_predictions,
+    label_balance,
     loso_predictions,
     provenance,
     summarize,
@@ -42,10 +43,13 @@ __all__ = [
     "choose_variant",
     "evaluate_bids",
     "evaluate_external",
+    "evaluate_leave_site_out",
     "evaluate_loso",
     "make_detector",
+    "multi_site_table",
     "reference_source",
     "select_features",
+    "site_decision",
     "train_model",
 ]
 
@@ -109,6 +113,21 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
     "cybersickness": ("cybersickness", {}, None),
     "cybersickness-cardiac-eda": ("cybersickness", {}, ("cardiac", "eda")),
 }
+
+
+#: Labels left out of a task's primary binarization and scored as positives in a secondary one (nurse-stress's
+#: survey answer "medium": primary high vs none, secondary medium + high vs none).
+SECONDARY_POSITIVE = ("medium_stress",)
+
+
+def secondary_binarization(task: TaskSpec, labels: pd.Series) -> tuple[tuple[str, ...], str] | None:
+    """(positive labels, name) of the secondary binarization when the data holds a :data:`SECONDARY_POSITIVE`
+    label outside the task's classes, else ``None``."""
+    present = set(labels.astype(str))
+    extra = tuple(x for x in SECONDARY_POSITIVE if x in present and x not in task.positive + task.negative)
+    if not extra:
+        return None
+    return task.positive + extra, "+".join(extra) + " counted as positive"
 
 
 @dataclass
@@ -271,7 +290,7 @@ def evaluate_loso(
     result, pred = run(norm, n_boot)
     if task.baseline is not None and norm == "baseline":
         keep = (pred["label"] != task.baseline).to_numpy()
-        if keep.any() and pred.loc[keep, "y"].nunique() == 2:
+        if keep.any() and not keep.all() and pred.loc[keep, "y"].nunique() == 2:
             sub = summarize(
                 pred[keep].reset_index(drop=True),
                 task=task.name,
@@ -288,6 +307,33 @@ def evaluate_loso(
                 "ece": sub["metrics"]["ece"],
             }
     extras: dict[str, pd.DataFrame] = {}
+    second = secondary_binarization(task, table["label"])
+    if second is not None:
+        y2 = targets(table["label"], second[0], task.negative)
+
+        def factory2() -> _Detector:
+            return make_detector(task, table, signals, normalize=norm, model=model)
+
+        pred2 = loso_predictions(table, y2, factory2, on_fold=on_fold, n_jobs=n_jobs)
+        res2 = summarize(
+            pred2,
+            task=task.name,
+            protocol="loso",
+            dataset=dataset or task.dataset,
+            normalize=norm,
+            n_boot=n_boot,
+        )
+        result["other_binarization"] = {
+            "positive": list(second[0]),
+            "negative": list(task.negative),
+            "description": f"secondary binarization ({second[1]}): trained and scored with it, same folds",
+            "metrics": res2["metrics"],
+            "calibration": res2["calibration"],
+            "n_subjects": res2["n_subjects"],
+            "n_windows": res2["n_windows"],
+            "label_balance": label_balance(pred2),
+        }
+        extras["other_binarization"] = pred2
     if other_normalizations:
         others: dict[str, Any] = {}
         for other in NORMALIZATIONS:
@@ -335,16 +381,34 @@ def evaluate_loso(
         if cached is False
         else "features passed in"
     )
-    result["notes"] = _notes(task)
+    result["notes"] = _notes(task, dataset or task.dataset)
+    result["label_balance"] = label_balance(pred)
     result["provenance"] = provenance(table)
     return EvaluationRun(result, pred, extras)
 
 
-def _notes(task: TaskSpec) -> list[str]:
+def _notes(task: TaskSpec, dataset: str = "") -> list[str]:
     notes = [
         "Small single-site study of healthy volunteers: external validation on other data is what counts.",
         "All fitting (model, calibration, threshold, conformal gate) used the training subjects of each fold only.",
     ]
+    if "," in dataset:
+        notes[0] = (
+            f"Pooled over several sites ({dataset}); see --protocol leave-site-out for how a model does on a site it "
+            "never saw."
+        )
+        return notes
+    if dataset.startswith("nurse-stress"):
+        notes[0] = (
+            "Nurses in real hospital shifts, one site. Labels are selective: surveys answered when the wristband's "
+            "own detector fired ('high' dominates, 'no stress' is a reply to an alarm, not rest); binarization "
+            "high_stress vs no_stress, medium left out; unlabelled time is never a negative. See label_balance."
+        )
+        notes.append(
+            "No labelled rest: the person reference (normalize='baseline') is each segment's first windows, which "
+            "precede the rated interval."
+        )
+        return notes
     if task.name == "stress":
         notes.append(
             "Baseline normalization uses each person's own 'baseline' rest windows (recorded before any task); "
@@ -358,7 +422,7 @@ def _notes(task: TaskSpec) -> list[str]:
 
 def train_model(
     task_name: str,
-    dataset: str | None = None,
+    dataset: str | list[str] | None = None,
     *,
     name: str | None = None,
     normalize: str | None = None,
@@ -373,16 +437,27 @@ def train_model(
     on_fold: Callable[[str], None] | None = None,
     other_normalizations: bool = False,
     exclude: tuple[str, ...] = (),
+    sites: dict[str, Any] | None = None,
 ) -> tuple[_Detector, dict[str, Any]]:
-    """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given."""
+    """Fit a detector on a whole dataset (after a LOSO evaluation for its card); save it when ``out`` is given.
+
+    ``dataset`` may list several datasets (sites): the detector is fitted on all of them and its card's LOSO is the
+    pooled multi-site LOSO. ``sites`` (a leave-site-out result) adds the card's ``sites`` section.
+    """
     task = get_task(task_name)
-    table, _, _ = _load_task_table(task, dataset, data_dir, cache, None)
+    names = [dataset] if isinstance(dataset, str) or dataset is None else list(dataset)
+    if len(names) > 1:
+        table, _ = multi_site_table([str(n) for n in names], task, data_dir, cache, n_jobs)
+        dataset_name: str | None = ",".join(str(n) for n in names)
+    else:
+        dataset_name = names[0]
+        table, _, _ = _load_task_table(task, dataset_name, data_dir, cache, None)
     y = targets(table["label"], task.positive, task.negative)
     evaluation = None
     if evaluate:
         run = evaluate_loso(
             task.name,
-            dataset,
+            dataset_name,
             normalize=normalize,
             model=model,
             signals=signals,
@@ -400,16 +475,16 @@ def train_model(
     det.fit(table, y)
     labelled = ~np.isnan(y)
     training = {
-        "dataset": dataset or task.dataset,
+        "dataset": dataset_name or task.dataset,
         "n_subjects": int(table.loc[labelled, "subject"].nunique()),
         "n_windows": int(labelled.sum()),
         "label_counts": {str(k): int(v) for k, v in table.loc[labelled, "label"].value_counts().items()},
         "signals": sorted({describe(g) for g in (signals or ())}) or "all available",
-        "population": "healthy adult volunteers of a single-site study",
+        "population": _population(dataset_name or task.dataset),
         "window_s": task.window,
         "hop_s": task.hop,
     }
-    card = build_card(det, task, name=det.model_name, training=training, evaluation=evaluation)
+    card = build_card(det, task, name=det.model_name, training=training, evaluation=evaluation, sites=sites)
     det.info_ = {
         "task": task.name,
         "window": task.window,
@@ -575,6 +650,25 @@ def _present_signals(table: pd.DataFrame) -> list[str]:
     return out
 
 
+def _population(datasets: str) -> str:
+    """Who the training data come from, from the dataset cards."""
+    from attunexr.io.datasets import get_dataset
+
+    out = []
+    for name in datasets.split(","):
+        try:
+            card = get_dataset(name).card
+        except ConfigurationError:
+            out.append(name)
+            continue
+        out.append(f"{name}: {card.population or card.title}")
+    return (
+        "; ".join(out)
+        if len(out) > 1 or "nurse" in datasets
+        else ("healthy adult volunteers of a single-site study")
+    )
+
+
 def _choose_model(
     model: str | Path, table: pd.DataFrame, normalize: str | None
 ) -> tuple[_Detector, str, list[str]]:
@@ -695,7 +789,8 @@ def evaluate_external(
     res["provenance"] = provenance(table)
     trained_on = info.get("trained_on")
     sources = set(table["dataset"].astype(str)) if "dataset" in table.columns else set()
-    res["in_sample"] = bool(trained_on) and (trained_on == dataset or trained_on in sources)
+    trained_sites = set(str(trained_on).split(",")) if trained_on else set()  # several sites: "a,b"
+    res["in_sample"] = bool(trained_sites & ({dataset} | sources))
     if res["in_sample"]:
         res["notes"].insert(
             0,
@@ -755,3 +850,272 @@ def registry_dir_for(name: str) -> Path:
 
 def model_folder(name_or_path: str | Path) -> Path:
     return model_dir(name_or_path)
+
+
+# --- several sites -------------------------------------------------------------------------------------
+#: Leave-site-out may say a site makes things worse only when its AUROC difference is below this (point estimate).
+SITE_TOLERANCE = 0.01
+SITE_DECISION_METHOD = (
+    "nested, subject-held-out: site B is kept in the training data when, for every other site A, the AUROC on A's "
+    "people held out one at a time is not lower with B in the training data than without it (pooled LOSO over "
+    "all sites vs LOSO over the sites other than B, restricted to A's people; paired subject bootstrap; 'lower' = "
+    f"point estimate below -{SITE_TOLERANCE}). With two sites, 'without B' is A's own LOSO. No person's figures "
+    "are used to fit the model that predicts them; the leave-site-out figures of a held-out site never enter the "
+    "decision about including it"
+)
+
+
+def multi_site_table(
+    datasets: list[str],
+    task: TaskSpec,
+    data_dir: str | Path | None = None,
+    cache: bool = True,
+    n_jobs: int = 1,
+    on_recording: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, bool]]:
+    """The feature tables of several datasets (sites) stacked; subject ids get a ``site:`` prefix when two sites
+    share one."""
+    if len(set(datasets)) != len(datasets) or len(datasets) < 2:
+        raise ConfigurationError(f"give at least two different datasets (sites), got {datasets}")
+    parts, cached = [], {}
+    for name in datasets:
+        table, hit = feature_table(
+            name,
+            task.window,
+            task.hop,
+            data_dir=data_dir,
+            cache=cache,
+            on_recording=on_recording,
+            n_jobs=n_jobs,
+        )
+        parts.append(table.assign(dataset=name))
+        cached[name] = hit
+    ids = [set(p["subject"].astype(str)) for p in parts]
+    clash = any(ids[i] & ids[j] for i in range(len(ids)) for j in range(i + 1, len(ids)))
+    if clash:
+        parts = [
+            p.assign(subject=name + ":" + p["subject"].astype(str))
+            for name, p in zip(datasets, parts, strict=True)
+        ]
+    combined = pd.concat(parts, ignore_index=True)
+    y = targets(combined["label"], task.positive, task.negative)
+    for name in datasets:
+        m = (combined["dataset"] == name).to_numpy()
+        if np.nansum(y[m]) == 0 or np.nansum(1 - y[m]) == 0:
+            raise ModelError(
+                f"dataset {name!r} has no labelled windows of one class for task {task.name!r} (positive "
+                f"{list(task.positive)}, negative {list(task.negative)})"
+            )
+    return combined, cached
+
+
+def _site_loso(
+    table: pd.DataFrame,
+    y: np.ndarray,
+    factory: Callable[[], _Detector],
+    n_jobs: int,
+    on_fold: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    pred = loso_predictions(table, y, factory, on_fold=on_fold, n_jobs=n_jobs if len(table) >= 3000 else 1)
+    pred["dataset"] = table["dataset"].astype(str).to_numpy()[~np.isnan(y)]
+    return pred
+
+
+def site_decision(
+    pooled: pd.DataFrame, without: dict[str, pd.DataFrame], sites: list[str], n_boot: int = 200
+) -> dict[str, Any]:
+    """Which sites to train the shipped model on (see :data:`SITE_DECISION_METHOD`).
+
+    ``pooled``: LOSO predictions over all sites; ``without[B]``: LOSO predictions over every site but ``B``.
+    """
+    from attunexr.models._evaluation import paired_site_difference
+
+    per: dict[str, Any] = {}
+    include: list[str] = []
+    for b in sites:
+        checks: dict[str, Any] = {}
+        for a in sites:
+            if a == b:
+                continue
+            w = pooled[pooled["dataset"] == a]
+            o = without[b][without[b]["dataset"] == a]
+            checks[a] = paired_site_difference(w, o, n_boot=n_boot)
+        worse = [a for a, c in checks.items() if c["value"] is not None and c["value"] < -SITE_TOLERANCE]
+        per[b] = {
+            "include": not worse,
+            "effect_on_other_sites": checks,
+            "worse_for": worse,
+        }
+        if not worse:
+            include.append(b)
+    return {"method": SITE_DECISION_METHOD, "tolerance": SITE_TOLERANCE, "sites": per, "train_on": include}
+
+
+def evaluate_leave_site_out(
+    task_name: str,
+    datasets: list[str],
+    *,
+    normalize: str | None = None,
+    model: str | None = None,
+    signals: tuple[str, ...] | None = None,
+    data_dir: str | Path | None = None,
+    n_boot: int = 500,
+    cache: bool = True,
+    n_jobs: int = 1,
+    recalibrate: tuple[int, ...] = (),
+    n_draws: int = 100,
+    decide_sites: bool = True,
+    subjects: list[str] | None = None,
+    table: pd.DataFrame | None = None,
+    on_fold: Callable[[str], None] | None = None,
+    on_recording: Callable[[str], None] | None = None,
+) -> EvaluationRun:
+    """Leave-site-out evaluation: train on all sites but one, test on the held-out site, for each site.
+
+    Beside it: pooled multi-site LOSO (every person held out once, trained on everyone else of every site), and,
+    with ``decide_sites``, the LOSO runs without each site that decide which sites the shipped model trains on
+    (:func:`site_decision`). ``recalibrate`` = (1, 3, 5) adds site recalibration on k local people
+    (:func:`~attunexr.models._evaluation.site_recalibration`) for each held-out site. ``table`` passes the stacked
+    feature table in (its ``dataset`` column names the site of each row) instead of reading the datasets;
+    ``subjects`` restricts every site to these people (a quick run).
+    """
+    from attunexr.models._evaluation import site_block, site_recalibration
+
+    task = get_task(task_name)
+    t_start = time.perf_counter()
+    t0 = time.perf_counter()
+    cached: dict[str, bool] | None = None
+    if table is None:
+        table, cached = multi_site_table(datasets, task, data_dir, cache, n_jobs, on_recording)
+    else:
+        missing = sorted(set(datasets) - set(table["dataset"].astype(str)))
+        if missing or len(datasets) < 2:
+            raise ConfigurationError(f"the table has no rows of sites {missing}; it needs at least two sites")
+        table = table[table["dataset"].astype(str).isin(datasets)].reset_index(drop=True)
+    if subjects:
+        unknown = sorted(set(subjects) - set(table["subject"].astype(str)))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown subjects {unknown}; known: {', '.join(sorted(set(table['subject'].astype(str))))}"
+            )
+        table = table[table["subject"].astype(str).isin(subjects)].reset_index(drop=True)
+    t_feat = time.perf_counter() - t0
+    y = targets(table["label"], task.positive, task.negative)
+    site_of = table["dataset"].astype(str).to_numpy()
+    norm = normalize or DEFAULTS[task.name]["normalize"]
+
+    def factory(tab: pd.DataFrame) -> Callable[[], _Detector]:
+        return lambda: make_detector(task, tab, signals, normalize=norm, model=model)
+
+    per_site: dict[str, Any] = {}
+    held: dict[str, pd.DataFrame] = {}
+    timing: dict[str, float] = {}
+    for site in datasets:
+        t0 = time.perf_counter()
+        train = site_of != site
+        det = factory(table)().fit(table.loc[train], y[train])
+        test = table.loc[~train]
+        pred = external_predictions(det, test, y[~train])
+        pred["dataset"] = site
+        held[site] = pred
+        trained_on = [d for d in datasets if d != site]
+        per_site[site] = site_block(pred, trained_on, n_boot=n_boot)
+        per_site[site]["selected_head"] = getattr(det, "head_", None)
+        second = secondary_binarization(task, test["label"])
+        if second is not None:
+            pred2 = external_predictions(det, test, targets(test["label"], second[0], task.negative))
+            block2 = site_block(pred2, trained_on, n_boot=n_boot)
+            per_site[site]["other_binarization"] = {
+                "positive": list(second[0]),
+                "description": f"the same model scored with the secondary binarization ({second[1]})",
+                **{k: block2[k] for k in ("auroc", "ece", "calibration", "n_subjects", "n_windows")},
+            }
+        timing[f"leave_out_{site}_s"] = round(time.perf_counter() - t0, 2)
+        if on_fold is not None:
+            on_fold(site)
+    t0 = time.perf_counter()
+    pooled = _site_loso(table, y, factory(table), n_jobs, on_fold)
+    timing["pooled_loso_s"] = round(time.perf_counter() - t0, 2)
+    pooled_summary = summarize(
+        pooled, task=task.name, protocol="loso", dataset=",".join(datasets), normalize=norm, n_boot=n_boot
+    )
+    by_site: dict[str, Any] = {}
+    for site in datasets:
+        part = pooled[pooled["dataset"] == site]
+        by_site[site] = {
+            k: v
+            for k, v in site_block(part, list(datasets), n_boot=n_boot).items()
+            if k in ("auroc", "ece", "calibration", "n_subjects", "n_windows", "per_person_auroc")
+        }
+    result: dict[str, Any] = {
+        "task": task.name,
+        "protocol": "leave-site-out",
+        "dataset": ",".join(datasets),
+        "sites": list(datasets),
+        "normalize": norm,
+        "n_subjects": int(table.loc[~np.isnan(y), "subject"].nunique()),
+        "n_windows": int((~np.isnan(y)).sum()),
+        "per_site": per_site,
+        "pooled_loso": {
+            "auroc": pooled_summary["metrics"]["auroc"],
+            "ece": pooled_summary["metrics"]["ece"],
+            "metrics": pooled_summary["metrics"],
+            "calibration": pooled_summary["calibration"],
+            "n_subjects": pooled_summary["n_subjects"],
+            "n_windows": pooled_summary["n_windows"],
+            "by_site": by_site,
+            "trained_on": list(datasets),
+            "description": "every person of every site held out once; the model of each fold is trained on "
+            "everyone else of all sites",
+        },
+        "label_balance": {site: label_balance(held[site]) for site in datasets},
+        "ci_method": f"percentile, {n_boot} subject-level (cluster) bootstrap resamples, 95 %",
+        "threshold_method": "Youden's J on calibrated out-of-fold predictions of the training people",
+    }
+    if decide_sites:
+        without: dict[str, pd.DataFrame] = {}
+        t0 = time.perf_counter()
+        for b in datasets:
+            rest = site_of != b
+            sub = table.loc[rest].reset_index(drop=True)
+            without[b] = _site_loso(sub, y[rest], factory(sub), n_jobs, on_fold)
+        timing["loso_without_each_site_s"] = round(time.perf_counter() - t0, 2)
+        result["site_decision"] = site_decision(pooled, without, list(datasets), n_boot=min(n_boot, 200))
+        for site in datasets:
+            # with two sites, LOSO without the other site is this site's own LOSO
+            others = [b for b in datasets if b != site]
+            if len(others) == 1:
+                own = without[others[0]]
+                result["per_site"][site]["within_site_loso"] = {
+                    k: v
+                    for k, v in site_block(own, [site], n_boot=n_boot).items()
+                    if k in ("auroc", "ece", "calibration")
+                }
+    if recalibrate:
+        t0 = time.perf_counter()
+        rec = {site: site_recalibration(held[site], tuple(recalibrate), n_draws=n_draws) for site in datasets}
+        result["recalibration"] = {
+            str(k): {site: rec[site]["by_k"][str(k)] for site in datasets} for k in recalibrate
+        }
+        result["recalibration_summary"] = {
+            site: {key: v for key, v in r.items() if key != "by_k"} for site, r in rec.items()
+        }
+        timing["recalibration_s"] = round(time.perf_counter() - t0, 2)
+    result["notes"] = [
+        "Leave-site-out: each site is predicted by a model that never saw any of its people; nothing is fitted on "
+        "the held-out site (recalibration, when asked, fits on k of its people and is measured on the others).",
+        "nurse-stress labels are selective (surveys answered when the wristband's own detector fired; 'high' "
+        "dominates): see label_balance for how many people hold both classes.",
+        "Sites without a labelled rest use each recording's first windows as the person reference "
+        "(normalize='baseline'), as in live use.",
+    ]
+    result["timing"] = {
+        "total_s": round(time.perf_counter() - t_start, 2),
+        "feature_tables_s": round(t_feat, 2),
+        "features_from_cache": cached,
+        **timing,
+        "n_jobs": n_jobs,
+    }
+    result["provenance"] = provenance(table)
+    preds = pd.concat([held[s].assign(fold=f"site:{s}") for s in datasets], ignore_index=True)
+    return EvaluationRun(result, preds, {"pooled_loso": pooled})

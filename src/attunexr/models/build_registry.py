@@ -3,6 +3,10 @@
 Each registered variant is evaluated leave-one-subject-out (for its card) and then fitted on its full dataset.
 The head-motion models (``cybersickness-motion``, ``tolerance``) are evaluated with participant-grouped 10-fold
 cross-validation on ``vr-fms-motion`` and saved as ``motion.joblib`` beside their cards.
+A variant with candidate sites (:data:`CANDIDATE_SITES`) is first evaluated leave-site-out over them; it is then
+trained on the sites that the nested site decision keeps (:func:`attunexr.models._workflows.site_decision`: a site
+stays when adding it does not lower the held-out-person AUROC of any other site), and its card shows the sites,
+the decision and every held-out site's figures.
 """
 
 from __future__ import annotations
@@ -11,12 +15,42 @@ import argparse
 import logging
 import shutil
 import sys
+from typing import Any
 
 from attunexr.models._motion_registry import MOTION_MODELS, build_motion_models
 from attunexr.models._registry import REGISTRY_DIR
-from attunexr.models._workflows import VARIANTS, train_model
+from attunexr.models._workflows import VARIANTS, evaluate_leave_site_out, train_model
 
 logger = logging.getLogger(__name__)
+
+#: Variants trained on several sites when the site decision allows; the first site is the task's own dataset.
+CANDIDATE_SITES: dict[str, tuple[str, ...]] = {"stress": ("stress-predict", "nurse-stress")}
+#: Numbers of local people for the site-recalibration figures in the card.
+RECALIBRATE_K = (1, 3, 5)
+
+
+def decide_sites(name: str, n_boot: int = 500, n_jobs: int = 2) -> tuple[list[str], dict[str, Any] | None]:
+    """The sites variant ``name`` is trained on and the leave-site-out result behind the choice (``None`` when
+    the variant has a single dataset)."""
+    task, overrides, signals = VARIANTS[name]
+    sites = CANDIDATE_SITES.get(name)
+    if not sites:
+        return [], None
+    run = evaluate_leave_site_out(
+        task,
+        list(sites),
+        signals=signals,
+        n_boot=n_boot,
+        n_jobs=n_jobs,
+        recalibrate=RECALIBRATE_K,
+        decide_sites=True,
+        **{k: v for k, v in overrides.items() if k in ("normalize", "model")},
+    )
+    keep = list(run.result["site_decision"]["train_on"]) or [sites[0]]
+    if sites[0] not in keep:
+        keep.insert(0, sites[0])  # the task's own dataset always stays (it defines the task)
+    logger.info("%s: candidate sites %s, trained on %s", name, list(sites), keep)
+    return keep, run.result
 
 
 def build(
@@ -33,14 +67,17 @@ def build(
         tmp = REGISTRY_DIR / f".{name}.building"
         if tmp.exists():
             shutil.rmtree(tmp)
+        sites, site_result = decide_sites(name, n_boot=n_boot, n_jobs=n_jobs)
         train_model(
             task,
+            sites if len(sites) > 1 else (sites[0] if sites else None),
             name=name,
             signals=signals,
             out=tmp,
             n_boot=n_boot,
             n_jobs=n_jobs,
             other_normalizations=name == "stress",  # the default model's card lists the secondary results
+            sites=site_result,
             **overrides,
         )
         if folder.exists():

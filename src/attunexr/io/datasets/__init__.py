@@ -1,9 +1,10 @@
-"""Real datasets with real labels: ``get_dataset("stress-predict" | "vr-cybersickness")``.
+"""Real datasets with real labels: ``get_dataset("stress-predict" | "nurse-stress" | "vr-cybersickness")``.
 
 Each dataset is found under ``--data-dir`` / ``ATTUNEXR_DATA`` / ``../shared/data``; a missing one raises
 :class:`~attunexr.errors.DatasetNotFoundError` saying where it comes from and how to download it.
 """
 
+from attunexr.io.datasets._nurse_stress import NurseStress
 from attunexr.io.datasets._registry import (
     Dataset,
     DatasetCard,
@@ -18,12 +19,15 @@ from attunexr.io.datasets._vr_fms_motion import VRFmsMotion
 
 register(StressPredict())
 register(VRCybersickness())
+register(NurseStress())
+register(NurseStress(include_partial=True))
 register(VRFmsMotion())
 
 __all__ = [
     "AgreementReport",
     "Dataset",
     "DatasetCard",
+    "NurseStress",
     "StressPredict",
     "VRCybersickness",
     "VRFmsMotion",

@@ -94,6 +94,10 @@ class Dataset(ABC):
     def load(self, subject: str, data_dir: str | Path | None = None) -> Recording:
         """Read one subject's session as a :class:`Recording` with labelled intervals."""
 
+    def load_sessions(self, subject: str, data_dir: str | Path | None = None) -> list[Recording]:
+        """Every recording of one subject (default: the one session :meth:`load` reads)."""
+        return [self.load(subject, data_dir)]
+
     #: Subject descriptors recorded before the session (name -> meaning) that :meth:`subject_metadata` returns.
     metadata_variables: ClassVar[dict[str, str]] = {}
 
@@ -197,7 +201,7 @@ def register(dataset: Dataset) -> Dataset:
 
 
 def get_dataset(name: str) -> Dataset:
-    """The dataset adapter called ``name`` (``"stress-predict"`` or ``"vr-cybersickness"``)."""
+    """The dataset adapter called ``name`` (e.g. ``"stress-predict"``, ``"nurse-stress"``)."""
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -214,8 +218,11 @@ def list_datasets() -> list[Dataset]:
 def load_recordings(
     name: str, subjects: Iterable[str] | None = None, data_dir: str | Path | None = None
 ) -> Iterator[Recording]:
-    """Yield the recordings of ``subjects`` (default: every distinct subject) of dataset ``name``."""
+    """Yield the recordings of ``subjects`` (default: every distinct subject) of dataset ``name``.
+
+    A subject with several sessions (e.g. the segments of ``nurse-stress``) yields one recording per session.
+    """
     ds = get_dataset(name)
     chosen = list(subjects) if subjects is not None else ds.subjects(data_dir)
     for subject in chosen:
-        yield ds.load(subject, data_dir)
+        yield from ds.load_sessions(subject, data_dir)

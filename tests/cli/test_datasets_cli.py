@@ -18,14 +18,17 @@ def test_list_json(data_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name) == {"stress-predict", "vr-cybersickness", "nurse-stress", "nurse-stress-all"}
+    assert set(by_name) == {"stress-predict", "vr-cybersickness", "vr-fms-motion", "nurse-stress", "nurse-stress-all"}
     assert by_name["stress-predict"]["n_subjects"] == 35
     assert by_name["vr-cybersickness"]["n_subjects"] == 19
     assert by_name["nurse-stress"]["n_subjects"] == 12
     assert by_name["nurse-stress-all"]["n_subjects"] == 15
+    assert by_name["vr-fms-motion"]["n_subjects"] == 86 and by_name["vr-fms-motion"]["n_sessions"] == 428
     for r in rows:
         assert r["available"] is True
-        assert r["signals"] and r["labels"] and "doi" in r["citation"]
+        assert r["signals"] and r["labels"] and r["citation"]
+        if r["name"] != "vr-fms-motion":  # the 2025 dataset has no DOI; its citation names the repository commit
+            assert "doi" in r["citation"]
         if r["name"].startswith("nurse-stress"):
             assert r["licence"].startswith("CC0") and "dryad" in r["origin"]
             assert {"high_stress", "medium_stress", "no_stress"} == set(r["labels"])
@@ -47,7 +50,7 @@ def test_list_when_missing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["datasets", "list", "--json", "-", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert [r["available"] for r in rows] == [False] * 4
+    assert [r["available"] for r in rows] == [False] * 5
     assert "attunexr datasets download stress-predict" in result.stderr
 
 
@@ -142,7 +145,7 @@ def test_download_refuses_non_empty_target(tmp_path: Path) -> None:
 
 
 def test_info_nurse_stress(data_dir: Path) -> None:
-    result = runner.invoke(app, ["datasets", "info", "nurse-stress", "--json", "--data-dir", str(data_dir)])
+    result = runner.invoke(app, ["datasets", "info", "nurse-stress", "--json", "-", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["n_subjects"] == 12 and len(info["subjects"]) == 12

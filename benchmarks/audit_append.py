@@ -19,6 +19,8 @@ from pathlib import Path
 
 from attunexr.store import Database, append_audit, check_audit_chain, sqlite_url
 
+JSON_KEYS = ('entries', 'ms_per_append_with_checkpoints', 'ms_per_append_without_checkpoints', 'verify_s')
+
 
 def _appends(folder: Path, n: int, checkpoints: bool) -> tuple[float, Database]:
     db = Database(sqlite_url(folder / "attunexr.db"), data_dir=folder)
@@ -51,7 +53,7 @@ def main() -> None:
         without_cp, db2 = _appends(Path(tmp) / "without", n, False)
         db2.dispose()
     result = {"entries": n, "ms_per_append_with_checkpoints": round(with_cp, 3),
-              "ms_per_append_without_checkpoints": round(without_cp, 3), "verify_s": round(verify_s, 3)}
+              "ms_per_append_without_checkpoints": round(without_cp, 3), "verify_s": round(verify_s, 3), "quick": args.quick}
     if not args.json:
         print(f"{n} audit appends: {with_cp:.2f} ms each with a signed fsynced checkpoint, {without_cp:.2f} ms "
               f"without; checking chain + {n} checkpoints: {verify_s:.2f} s")

@@ -9,7 +9,7 @@ plus two hashes instead of growing with the number of parallel sign-ins.
 
 Traffic goes to 127.0.0.1 only; the burst is one bounded round of requests.
 
-Usage: ``python benchmarks/login_burst.py --parallel 16 [--json result.json] [--quick]``
+Usage: ``python benchmarks/login_burst.py --parallel 16 [--json] [--out result.json] [--quick]``
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+JSON_KEYS = ('parallel', 'ok', 'rss_before_mib', 'peak_rss_mib', 'growth_mib', 'latency_s')
 
 PASSWORD = "cobalt pelican marmalade"
 
@@ -98,14 +100,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parallel", type=int, default=16, help="sign-ins sent at once (default 16)")
     parser.add_argument("--quick", action="store_true", help="4 parallel sign-ins (for CI)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the result to this file")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument("--out", type=Path, default=None, metavar="PATH", help="also write the result to this file")
     args = parser.parse_args()
-    result = run(4 if args.quick else args.parallel)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2))
-    print(f"{result['parallel']} parallel sign-ins: {result['ok']} ok; server RSS {result['rss_before_mib']} MiB "
-          f"before, peak {result['peak_rss_mib']} MiB (+{result['growth_mib']} MiB); latency p50 "
-          f"{result['latency_s']['p50']} s, max {result['latency_s']['max']} s")
+    result = {**run(4 if args.quick else args.parallel), "quick": args.quick}
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2))
+    if not args.json:
+        print(f"{result['parallel']} parallel sign-ins: {result['ok']} ok; server RSS {result['rss_before_mib']} MiB "
+              f"before, peak {result['peak_rss_mib']} MiB (+{result['growth_mib']} MiB); latency p50 "
+              f"{result['latency_s']['p50']} s, max {result['latency_s']['max']} s")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+JSON_KEYS = ('reps', 'coverage_group', 'coverage_slope', 'wall_s')
+
 
 def one_rep(seed: int, people: int) -> dict[str, Any]:
     from attunexr.models import analyse_reactivity
@@ -79,6 +81,7 @@ def main() -> None:
         "mean_latency_estimate": mean("latency"),
         "scorable_share": mean("scorable"),
         "wall_s": round(wall, 2),
+        "quick": args.quick,
     }
     if not args.json:
         print(f"coverage: group difference {out['coverage_group']:.3f}, habituation slope {out['coverage_slope']:.3f}"

@@ -22,6 +22,8 @@ import json
 import time
 from dataclasses import asdict
 
+JSON_KEYS = ('reps', 'coverage', 'power', 'wall_s')
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -44,7 +46,7 @@ def main() -> None:
     cpu = time.process_time() - c0  # the machine may be shared: CPU time says what the benchmark itself costs
     out = {"reps": res.reps, "coverage": res.coverage, "power": res.power, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
            **{k: v for k, v in asdict(res).items() if k not in ("reps", "coverage", "power")}, "pool": pool_n,
-           "note": "simulated effects are assumptions, not evidence"}
+           "note": "simulated effects are assumptions, not evidence", "quick": args.quick}
     if not args.json:
         print(f"{reps} trials of {args.per_arm} per arm: coverage {res.coverage}, power {res.power}, {out['wall_s']} s")
     print(json.dumps(out))

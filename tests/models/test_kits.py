@@ -134,7 +134,7 @@ def _evaluate(
     cmd += ["--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "model variant" in proc.stderr and "shift" in proc.stderr  # the human summary names both
+    assert "model variant" in proc.stdout and "shift" in proc.stdout  # the human summary (stdout) names both
     result: dict[str, Any] = json.loads(out.read_text())
     return result
 

@@ -20,7 +20,7 @@ def test_closed_loop_session_with_real_pipeline_and_model(stress_detector: Any) 
     reasons = {e.reason for e in res.estimates}
     assert stress_detector.normalize == "baseline"
     assert "collecting_baseline" in reasons  # the detector took the baseline rest as the person's reference
-    assert reasons <= {"", "collecting_baseline", "uncertain", "atypical_input", "poor_signal_quality"}
+    assert reasons <= {"", "collecting_baseline", "uncertain", "atypical_input", "poor_signal_quality", "signal_gaps"}
     # windows whose last 40 s fell in the one-minute loss have too little signal to be usable
     lost = (res.rows["t_end"] >= 180 + 200 + 40) & (res.rows["t_end"] <= 180 + 260)
     assert lost.sum() >= 2

@@ -43,6 +43,7 @@ from attunexr.web._auth import (
 from attunexr.web._deps import IdPath, get_db, get_principal, get_services, get_writer, unprocessable
 from attunexr.web._live import LiveSessionRunner
 from attunexr.web._schemas import (
+    ERROR_RESPONSES,
     MAX_ID,
     BoundsIn,
     ClinicIn,
@@ -50,7 +51,6 @@ from attunexr.web._schemas import (
     ConsentIn,
     ConsentOut,
     DecisionIn,
-    ErrorOut,
     LevelIn,
     LoginOut,
     NoteIn,
@@ -71,17 +71,7 @@ from attunexr.web._services import WebServices
 
 __all__ = ["router"]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": text} for code, text in (
-        (400, "the request cannot be carried out as given"),
-        (401, "not signed in, or the login ended"),
-        (403, "signed in, but not allowed (role, or missing CSRF token for a cookie login)"),
-        (404, "no such resource in the caller's clinic"),
-        (409, "conflicts with the current state (e.g. session not running)"),
-        (413, "request body too large"),
-        (429, "too many failed sign-ins; see Retry-After"),
-        (503, "the server is busy checking passwords; retry in a few seconds"),
-    )}
+_ERRORS = ERROR_RESPONSES
 router = APIRouter(prefix="/api", responses=_ERRORS)
 ProposalId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a proposal id, e.g. d000003")]
 

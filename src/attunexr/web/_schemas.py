@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ERROR_RESPONSES",
     "MAX_ID", "MODEL_NAME_PATTERN", "ClinicIn", "ClinicOut", "ConsentIn", "ConsentOut", "ControllerPlan",
     "DecisionIn", "ErrorOut", "LevelIn", "LoginOut", "NoteIn", "PasswordChangeIn", "PatientIn", "PatientOut",
     "RevokedOut", "SafetyPlan", "SessionOut", "SessionPlanIn", "SsqIn", "SudsIn", "TokenIn", "TokenOut", "UserIn",
@@ -213,3 +214,17 @@ class SsqIn(_In):
 
     when: Literal["pre", "post"]
     items: list[Annotated[int, Field(ge=0, le=3)]] = Field(min_length=16, max_length=16)
+
+
+#: Error answers every API router declares (FastAPI ``responses=``): the body is always ``{"detail": ...}``.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in (
+        (400, "the request cannot be carried out as given"),
+        (401, "not signed in, or the login ended"),
+        (403, "signed in, but not allowed (role, or missing CSRF token for a cookie login)"),
+        (404, "no such resource in the caller's clinic"),
+        (409, "conflicts with the current state (e.g. session not running)"),
+        (413, "request body too large"),
+        (429, "too many failed sign-ins; see Retry-After"),
+        (503, "the server is busy checking passwords; retry in a few seconds"),
+    )}

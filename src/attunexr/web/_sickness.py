@@ -23,13 +23,14 @@ from attunexr.errors import AttunexrError
 from attunexr.recording import Chunk
 from attunexr.session import HeadMotionSickness
 from attunexr.web._auth import Principal, session_for
-from attunexr.web._deps import get_db, get_principal, get_services
+from attunexr.web._deps import IdPath, get_db, get_principal, get_services
+from attunexr.web._schemas import ERROR_RESPONSES
 
 __all__ = ["SicknessForecastTracker", "router", "tracker_for"]
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 _TRACKERS: weakref.WeakKeyDictionary[Any, SicknessForecastTracker] = weakref.WeakKeyDictionary()
 _NO_MODEL = object()
@@ -109,7 +110,7 @@ def tracker_for(runner: Any, mssq: float | None = None) -> SicknessForecastTrack
 
 @router.get("/sessions/{session_id}/sickness-forecast", tags=["live"])
 def sickness_forecast(
-    session_id: int,
+    session_id: IdPath,
     p: Principal = Depends(get_principal),
     db: Session = Depends(get_db),
     services: Any = Depends(get_services),

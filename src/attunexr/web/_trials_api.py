@@ -27,11 +27,12 @@ from attunexr.trials import (
     research_bundle,
 )
 from attunexr.web._auth import Principal
-from attunexr.web._deps import get_db, get_principal, get_writer
+from attunexr.web._deps import IdPath, get_db, get_principal, get_writer
+from attunexr.web._schemas import ERROR_RESPONSES
 
 __all__ = ["router", "trial_service"]
 
-router = APIRouter(prefix="/api/trials", tags=["trials"])
+router = APIRouter(prefix="/api/trials", tags=["trials"], responses=ERROR_RESPONSES)
 TRIAL_ROLES = ("coordinator", "assessor", "researcher")
 
 
@@ -135,7 +136,7 @@ def create_trial(body: StudyIn, p: Principal = Depends(get_writer), db: Session 
 
 
 @router.get("/{study_id}")
-def get_trial(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def get_trial(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
               svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     st = _call(svc.study, db, actor_of(p), study_id)
     protocol = dict(st.protocol)
@@ -147,7 +148,7 @@ def get_trial(study_id: int, p: Principal = Depends(get_principal), db: Session 
 
 
 @router.put("/{study_id}/protocol")
-def edit_protocol(study_id: int, body: ProtocolIn, p: Principal = Depends(get_writer),
+def edit_protocol(study_id: IdPath, body: ProtocolIn, p: Principal = Depends(get_writer),
                   db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> JSONResponse:
     try:
         st = _call(svc.edit_draft, db, actor_of(p), study_id, body.protocol)
@@ -159,19 +160,19 @@ def edit_protocol(study_id: int, body: ProtocolIn, p: Principal = Depends(get_wr
 
 
 @router.post("/{study_id}/register")
-def register(study_id: int, body: RegisterIn | None = Body(None), p: Principal = Depends(get_writer),
+def register(study_id: IdPath, body: RegisterIn | None = Body(None), p: Principal = Depends(get_writer),
              db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     return _study_out(_call(svc.register, db, actor_of(p), study_id, body.seed if body else None))
 
 
 @router.post("/{study_id}/amendments", status_code=201)
-def amend(study_id: int, body: AmendmentIn, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
+def amend(study_id: IdPath, body: AmendmentIn, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
           svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     return _study_out(_call(svc.amend, db, actor_of(p), study_id, body.protocol, body.note))
 
 
 @router.get("/{study_id}/participants")
-def participants(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def participants(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
                  svc: TrialService = Depends(trial_service)) -> list[dict[str, Any]]:
     _need(p, "coordinator", "assessor")
     out: list[dict[str, Any]] = _call(svc.participants_view, db, actor_of(p), study_id)
@@ -179,7 +180,7 @@ def participants(study_id: int, p: Principal = Depends(get_principal), db: Sessi
 
 
 @router.post("/{study_id}/participants", status_code=201)
-def enrol(study_id: int, body: EnrolIn, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
+def enrol(study_id: IdPath, body: EnrolIn, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
           svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     tp = _call(svc.enrol, db, actor_of(p), study_id, body.patient_id, body.site, body.strata, body.study_consent,
                body.treatment_consent, body.characteristics)
@@ -187,14 +188,14 @@ def enrol(study_id: int, body: EnrolIn, p: Principal = Depends(get_writer), db: 
 
 
 @router.post("/{study_id}/participants/{participant_id}/randomize")
-def randomize(study_id: int, participant_id: int, p: Principal = Depends(get_writer),
+def randomize(study_id: IdPath, participant_id: IdPath, p: Principal = Depends(get_writer),
               db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     arm = _call(svc.randomize, db, actor_of(p), study_id, participant_id)
     return {"participant_id": participant_id, "arm": arm}
 
 
 @router.post("/{study_id}/participants/{participant_id}/visits", status_code=201)
-def record_visit(study_id: int, participant_id: int, body: VisitIn, p: Principal = Depends(get_writer),
+def record_visit(study_id: IdPath, participant_id: IdPath, body: VisitIn, p: Principal = Depends(get_writer),
                  db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     row, alerts = _call(svc.record_visit, db, actor_of(p), study_id, participant_id, body.visit, body.day,
                         body.scores, body.items or None)
@@ -203,7 +204,7 @@ def record_visit(study_id: int, participant_id: int, body: VisitIn, p: Principal
 
 
 @router.post("/{study_id}/outcomes.csv", status_code=201)
-async def import_outcomes(study_id: int, request: Request, p: Principal = Depends(get_writer),
+async def import_outcomes(study_id: IdPath, request: Request, p: Principal = Depends(get_writer),
                           db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)
                           ) -> dict[str, Any]:
     text = (await request.body()).decode("utf-8", "replace")
@@ -211,14 +212,14 @@ async def import_outcomes(study_id: int, request: Request, p: Principal = Depend
 
 
 @router.post("/{study_id}/participants/{participant_id}/end")
-def end(study_id: int, participant_id: int, body: EndIn, p: Principal = Depends(get_writer),
+def end(study_id: IdPath, participant_id: IdPath, body: EndIn, p: Principal = Depends(get_writer),
         db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     tp = _call(svc.end_participation, db, actor_of(p), study_id, participant_id, body.kind, body.reason)
     return {"id": tp.id, "status": tp.status}
 
 
 @router.post("/{study_id}/participants/{participant_id}/adverse-events", status_code=201)
-def adverse_event(study_id: int, participant_id: int, body: AdverseEventIn, p: Principal = Depends(get_writer),
+def adverse_event(study_id: IdPath, participant_id: IdPath, body: AdverseEventIn, p: Principal = Depends(get_writer),
                   db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     ae = _call(svc.add_adverse_event, db, actor_of(p), study_id, participant_id, body.type, body.severity,
                body.serious, body.relatedness, body.expected, body.description, body.session_id)
@@ -226,21 +227,21 @@ def adverse_event(study_id: int, participant_id: int, body: AdverseEventIn, p: P
 
 
 @router.put("/{study_id}/participants/{participant_id}/cost")
-def cost(study_id: int, participant_id: int, body: CostIn, p: Principal = Depends(get_writer),
+def cost(study_id: IdPath, participant_id: IdPath, body: CostIn, p: Principal = Depends(get_writer),
          db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     tp = _call(svc.set_cost, db, actor_of(p), study_id, participant_id, body.cost)
     return {"id": tp.id, "cost": tp.cost}
 
 
 @router.get("/{study_id}/visits-due")
-def visits_due(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def visits_due(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
                svc: TrialService = Depends(trial_service)) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = _call(svc.visits_due, db, actor_of(p), study_id)
     return out
 
 
 @router.get("/{study_id}/report")
-def report(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def report(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
            svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     _need(p, "coordinator", "researcher")
     data = _call(svc.trial_data, db, actor_of(p), study_id)
@@ -249,7 +250,7 @@ def report(study_id: int, p: Principal = Depends(get_principal), db: Session = D
 
 
 @router.get("/{study_id}/flow.svg")
-def flow_svg(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def flow_svg(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
              svc: TrialService = Depends(trial_service)) -> Response:
     _need(p, "coordinator", "researcher")
     return Response(render_flow_svg(_call(svc.trial_data, db, actor_of(p), study_id)), media_type="image/svg+xml")
@@ -267,7 +268,7 @@ def render_flow_svg(data: Any) -> bytes:
 
 
 @router.get("/{study_id}/dataset.csv")
-def dataset(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def dataset(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
             svc: TrialService = Depends(trial_service)) -> Response:
     _need(p, "coordinator", "researcher")
     import tempfile
@@ -282,7 +283,7 @@ def dataset(study_id: int, p: Principal = Depends(get_principal), db: Session = 
 
 
 @router.get("/{study_id}/fhir")
-def fhir(study_id: int, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
+def fhir(study_id: IdPath, p: Principal = Depends(get_principal), db: Session = Depends(get_db),
          svc: TrialService = Depends(trial_service)) -> dict[str, Any]:
     _need(p, "coordinator")
     return research_bundle(_call(svc.trial_data, db, actor_of(p), study_id), include_arms=True)

@@ -20,7 +20,7 @@ from attunexr.errors import AttunexrError
 from attunexr.store import Patient, TrialStudy, append_audit
 from attunexr.trials import TrialService, build_report, report_body_html
 from attunexr.web._auth import Principal
-from attunexr.web._deps import get_db, get_writer
+from attunexr.web._deps import IdPath, get_db, get_writer
 from attunexr.web._pages import _page_principal, _render
 from attunexr.web._trials_api import actor_of, render_flow_svg, trial_service
 
@@ -64,7 +64,7 @@ def trials_create(p: Principal = Depends(get_writer), db: Session = Depends(get_
 
 
 @router.get("/trials/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: int, msg: str = "", error: str = "",
+def study_page(request: Request, study_id: IdPath, msg: str = "", error: str = "",
                p: Principal = Depends(_page_principal), db: Session = Depends(get_db),
                svc: TrialService = Depends(trial_service)) -> HTMLResponse:
     st = _study(svc, db, p, study_id)
@@ -84,7 +84,7 @@ def study_page(request: Request, study_id: int, msg: str = "", error: str = "",
 
 
 @router.post("/trials/{study_id}/register")
-def study_register(study_id: int, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
+def study_register(study_id: IdPath, p: Principal = Depends(get_writer), db: Session = Depends(get_db),
                    svc: TrialService = Depends(trial_service)) -> Response:
     try:
         svc.register(db, actor_of(p), study_id)
@@ -96,7 +96,7 @@ def study_register(study_id: int, p: Principal = Depends(get_writer), db: Sessio
 
 
 @router.post("/trials/{study_id}/enrol")
-async def study_enrol(request: Request, study_id: int, p: Principal = Depends(get_writer),
+async def study_enrol(request: Request, study_id: IdPath, p: Principal = Depends(get_writer),
                       db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> Response:
     form = await request.form()
     try:
@@ -114,7 +114,7 @@ async def study_enrol(request: Request, study_id: int, p: Principal = Depends(ge
 
 
 @router.post("/trials/{study_id}/participants/{participant_id}/randomize")
-def study_randomize(study_id: int, participant_id: int, p: Principal = Depends(get_writer),
+def study_randomize(study_id: IdPath, participant_id: IdPath, p: Principal = Depends(get_writer),
                     db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> Response:
     try:
         arm = svc.randomize(db, actor_of(p), study_id, participant_id)
@@ -127,7 +127,7 @@ def study_randomize(study_id: int, participant_id: int, p: Principal = Depends(g
 
 
 @router.post("/trials/{study_id}/visits")
-async def study_visit(request: Request, study_id: int, p: Principal = Depends(get_writer),
+async def study_visit(request: Request, study_id: IdPath, p: Principal = Depends(get_writer),
                       db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> Response:
     form = await request.form()
     try:
@@ -149,7 +149,7 @@ async def study_visit(request: Request, study_id: int, p: Principal = Depends(ge
 
 
 @router.post("/trials/{study_id}/outcomes")
-async def study_outcomes_csv(request: Request, study_id: int, p: Principal = Depends(get_writer),
+async def study_outcomes_csv(request: Request, study_id: IdPath, p: Principal = Depends(get_writer),
                              db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> Response:
     form = await request.form()
     upload = form.get("csv")
@@ -166,7 +166,7 @@ async def study_outcomes_csv(request: Request, study_id: int, p: Principal = Dep
 
 
 @router.get("/trials/{study_id}/report", response_class=HTMLResponse)
-def study_report(request: Request, study_id: int, p: Principal = Depends(_page_principal),
+def study_report(request: Request, study_id: IdPath, p: Principal = Depends(_page_principal),
                  db: Session = Depends(get_db), svc: TrialService = Depends(trial_service)) -> HTMLResponse:
     if p.role not in ("coordinator", "researcher"):
         raise HTTPException(403, "the study report shows arms; it is for coordinators and researchers")
@@ -178,7 +178,7 @@ def study_report(request: Request, study_id: int, p: Principal = Depends(_page_p
 
 
 @router.get("/trials/{study_id}/flow.svg")
-def study_flow(study_id: int, p: Principal = Depends(_page_principal), db: Session = Depends(get_db),
+def study_flow(study_id: IdPath, p: Principal = Depends(_page_principal), db: Session = Depends(get_db),
                svc: TrialService = Depends(trial_service)) -> Response:
     if p.role not in ("coordinator", "researcher"):
         raise HTTPException(403, "the flow diagram shows arms; it is for coordinators and researchers")

@@ -190,3 +190,12 @@ def test_empty_ibi_means_no_beats_and_duplicates_can_be_dropped(e4_copy: Path) -
     rec = read_empatica(e4_copy, drop_duplicate_beats=True)
     assert len(rec.streams["ibi"].values) == len(body)
     assert np.all(np.diff(rec.streams["ibi"].timestamps) > 0)
+
+
+@pytest.mark.parametrize("name", ["IBI.csv", "EDA.csv"])
+def test_bytes_that_are_not_text_are_a_format_error(e4_copy: Path, name: str) -> None:
+    """Found by the reader fuzz suite: a non-UTF-8 first byte in IBI.csv escaped as UnicodeDecodeError."""
+    path = e4_copy / name
+    path.write_bytes(b"\x80" + path.read_bytes())
+    with pytest.raises(DataFormatError, match=f"{name}.*not UTF-8|{name}.*not a text"):
+        read_empatica(e4_copy)

@@ -34,14 +34,18 @@ _MAX_END_GAP_S = 60.0
 
 
 def _read_text(path: Path) -> str:
-    """The text of ``path``, decompressed when its name ends in ``.gz``."""
-    if path.suffix == ".gz":
-        try:
-            with gzip.open(path, "rb") as fh:
-                return fh.read().decode()
-        except (OSError, EOFError) as err:
-            raise DataFormatError(path, f"cannot be decompressed as gzip: {err}") from err
-    return path.read_text()
+    """The text of ``path``, decompressed when its name ends in ``.gz``; bytes that are not UTF-8 text are a
+    :class:`DataFormatError`, never a ``UnicodeDecodeError``."""
+    try:
+        if path.suffix == ".gz":
+            try:
+                with gzip.open(path, "rb") as fh:
+                    return fh.read().decode()
+            except (OSError, EOFError) as err:
+                raise DataFormatError(path, f"cannot be decompressed as gzip: {err}") from err
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, f"is not UTF-8 text (byte {err.start}); expected an Empatica E4 CSV file") from err
 
 
 def _find(folder: Path, fname: str) -> Path | None:

@@ -60,6 +60,16 @@ def vr_fms_motion_dir(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def nurse_stress_dir(data_dir: Path) -> Path:
+    return _require(data_dir / "nurse-stress")
+
+
+def require_installed(msg: str) -> NoReturn:
+    """Something the environment must provide is missing: fail under CI=true, skip elsewhere."""
+    _missing(msg)
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where tests save files a person should look at (screenshots, reports)."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
@@ -15,23 +14,12 @@ from attunexr.errors import ConfigurationError, DataFormatError
 from attunexr.io.datasets import NurseStress, get_dataset, load_recordings
 from attunexr.io.datasets._nurse_stress import check_local_times
 
-
-def _require(path: Path) -> Path:
-    """Fail under CI=true, skip elsewhere, when the dataset folder is missing (as tests/conftest.py does)."""
-    if not path.is_dir():
-        msg = f"real dataset folder {path} is missing; set ATTUNEXR_DATA to the folder holding the datasets"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
 MAIN_SUBJECTS = ["15", "5C", "6B", "7A", "7E", "83", "8B", "94", "BG", "E4", "EG", "F5"]
 
 
 @pytest.fixture(scope="module")
-def nurse_root(data_dir: Path) -> Path:
-    return _require(data_dir / "nurse-stress")
+def nurse_root(nurse_stress_dir: Path) -> Path:
+    return nurse_stress_dir
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from attunexr.web import Settings, create_app
 
@@ -73,3 +74,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Ite
     live = start_server(tmp_path_factory.mktemp("web"), data_dir, speed=10.0)
     yield live
     stop_server(live)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(page: Page, url: str, username: str, password: str) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto(url + "/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()

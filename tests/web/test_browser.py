@@ -4,37 +4,21 @@ proposal and see the level change in the VR client, raise a safety alert, pause,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from .conftest import CHROMIUM_ARGS, LiveServer
+from .conftest import LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def _login(page: Page, url: str, username: str, password: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
 
 
 def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser, artifacts_dir: Path) -> None:
     demo = live_server.services.ensure_demo("demo-password-1", scenario="heights")
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
-    _login(page, live_server.url, "clinician", "demo-password-1")
+    sign_in(page, live_server.url, "clinician", "demo-password-1")
     expect(page).to_have_url(live_server.url + "/")
     page.locator(f"[data-testid=session-start][data-session='{demo.session_id}']").click()
     expect(page).to_have_url(re.compile(rf"/sessions/{demo.session_id}$"))

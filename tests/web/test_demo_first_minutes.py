@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from .conftest import CHROMIUM_ARGS
+from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -56,31 +56,27 @@ def demo(tmp_path: Path, data_dir: Path) -> Iterator[tuple[str, str]]:
         proc.wait(timeout=30)
 
 
-def test_first_ai_proposal_within_90_seconds_of_start(demo: tuple[str, str], artifacts_dir: Path) -> None:
+def test_first_ai_proposal_within_90_seconds_of_start(demo: tuple[str, str], browser: Browser,
+                                                      artifacts_dir: Path) -> None:
     url, password = demo
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url + "/login")
-        page.get_by_test_id("login-username").fill("clinician")
-        page.get_by_test_id("login-password").fill(password)
-        page.get_by_test_id("login-submit").click()
-        page.get_by_test_id("session-start").first.click()
-        started = time.monotonic()
-        # the screen says time runs faster than real time, and what the AI is waiting for, in words
-        expect(page.get_by_test_id("clock-factor")).to_contain_text("simulated time ×4", timeout=15000)
-        expect(page.locator("#arousal-band")).to_contain_text(re.compile(r"resting baseline, \d:\d\d left"),
-                                                              timeout=60000)
-        header = page.locator("#engine-info").inner_text()
-        assert "attunexr." not in header and "Monitor" not in header and "the AI proposes" in header
-        approve = page.get_by_test_id("proposal-approve")
-        expect(approve).to_be_visible(timeout=max(1000, int((90 - (time.monotonic() - started)) * 1000)))
-        waited = time.monotonic() - started
-        assert waited <= 90.0
-        page.screenshot(path=str(artifacts_dir / "demo-first-proposal.png"), full_page=True)
-        before = page.get_by_test_id("exposure-level").inner_text()
-        target = re.search(r"→ (\d+)", page.locator(".proposal .ptitle").first.inner_text())
-        assert target is not None and target.group(1) != before
-        approve.click()
-        expect(page.get_by_test_id("exposure-level")).to_have_text(target.group(1), timeout=10000)
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    sign_in(page, url, "clinician", password)
+    page.get_by_test_id("session-start").first.click()
+    started = time.monotonic()
+    # the screen says time runs faster than real time, and what the AI is waiting for, in words
+    expect(page.get_by_test_id("clock-factor")).to_contain_text("simulated time ×4", timeout=15000)
+    expect(page.locator("#arousal-band")).to_contain_text(re.compile(r"resting baseline, \d:\d\d left"),
+                                                          timeout=60000)
+    header = page.locator("#engine-info").inner_text()
+    assert "attunexr." not in header and "Monitor" not in header and "the AI proposes" in header
+    approve = page.get_by_test_id("proposal-approve")
+    expect(approve).to_be_visible(timeout=max(1000, int((90 - (time.monotonic() - started)) * 1000)))
+    waited = time.monotonic() - started
+    assert waited <= 90.0
+    page.screenshot(path=str(artifacts_dir / "demo-first-proposal.png"), full_page=True)
+    before = page.get_by_test_id("exposure-level").inner_text()
+    target = re.search(r"→ (\d+)", page.locator(".proposal .ptitle").first.inner_text())
+    assert target is not None and target.group(1) != before
+    approve.click()
+    expect(page.get_by_test_id("exposure-level")).to_have_text(target.group(1), timeout=10000)
+    page.close()

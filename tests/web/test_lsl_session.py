@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from attunexr.features import extract
 from attunexr.io import read_empatica
@@ -21,7 +21,7 @@ from attunexr.session import SessionLog
 from attunexr.store import TherapySession
 
 from ..sensors.conftest import OutletPlayer
-from .conftest import CHROMIUM_ARGS, LiveServer
+from .conftest import LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
 PREFIX = "axr-web-"
@@ -37,18 +37,14 @@ def player(stress_predict_dir: Path) -> Iterator[OutletPlayer]:
     p.close()
 
 
-def test_lsl_streams_drive_a_clinician_session(live_server: LiveServer, player: OutletPlayer,
+def test_lsl_streams_drive_a_clinician_session(live_server: LiveServer, player: OutletPlayer, browser: Browser,
                                                artifacts_dir: Path) -> None:
     demo = live_server.services.ensure_demo("lsl-password-1", scenario="heights")
     token = live_server.token("clinician", "lsl-password-1")
     names = sorted(f"{PREFIX}{n}" for n in player.outlets)
-    with sync_playwright() as pw, live_server.client(token) as c:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with live_server.client(token) as c:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(live_server.url + "/login")
-        page.get_by_test_id("login-username").fill("clinician")
-        page.get_by_test_id("login-password").fill("lsl-password-1")
-        page.get_by_test_id("login-submit").click()
+        sign_in(page, live_server.url, "clinician", "lsl-password-1")
         # the server discovers the outlets: the API and the plan form list them
         found = {s["name"]: s for s in c.get("/api/sensors/lsl").json()}
         assert set(names) <= set(found) and found[f"{PREFIX}bvp"]["kind"] == "ppg"
@@ -73,7 +69,7 @@ def test_lsl_streams_drive_a_clinician_session(live_server: LiveServer, player: 
         deadline = time.time() + 30
         while c.get(f"/api/sessions/{sid}").json()["status"] != "stopped" and time.time() < deadline:
             time.sleep(0.2)
-        browser.close()
+        page.close()
     # live = offline: the estimates the session made equal those computed afterwards on what it recorded
     with live_server.services.db.begin() as db:
         ts = db.get(TherapySession, sid)

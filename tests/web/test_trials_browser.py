@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from attunexr.store import Clinic, User, hash_password
 from attunexr.trials import default_protocol
 
-from .conftest import CHROMIUM_ARGS, LiveServer, start_server, stop_server
+from .conftest import LiveServer, sign_in, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 PASSWORD = "trial-password-1"
@@ -38,19 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     stop_server(live)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _login(page: Page, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(PASSWORD)
-    page.get_by_test_id("login-submit").click()
+    sign_in(page, url, username, PASSWORD)
 
 
 def test_coordinator_and_blinded_assessor_run_a_trial(server: LiveServer, browser: Browser,

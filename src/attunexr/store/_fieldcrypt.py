@@ -115,8 +115,9 @@ def open_value(key: bytes, label: str, blob: bytes) -> bytes:
     return decrypt(key, bytes(blob), (_AAD_PREFIX + label).encode())
 
 
-class EncryptedJSON(TypeDecorator[Any]):
-    """A JSON value stored AES-GCM encrypted (``LargeBinary``); ``label`` is ``"<table>.<column>"``."""
+class _EncryptedColumn(TypeDecorator[Any]):
+    """A value stored AES-GCM encrypted (``LargeBinary``) under the clinical-fields key; ``label`` is
+    ``"<table>.<column>"`` and binds each ciphertext to its column. Subclasses say how a value becomes bytes."""
 
     impl = LargeBinary
     cache_ok = True
@@ -125,37 +126,45 @@ class EncryptedJSON(TypeDecorator[Any]):
         super().__init__()
         self.label = label
 
+    def _encode(self, value: Any) -> bytes:
+        raise NotImplementedError
+
+    def _decode(self, plain: bytes) -> Any:
+        raise NotImplementedError
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
         if value is None:
             return None
-        plain = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        return seal_value(keys_of(dialect).clinical, self.label, plain)
+        return seal_value(keys_of(dialect).clinical, self.label, self._encode(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return json.loads(open_value(keys_of(dialect).clinical, self.label, value))
+        return self._decode(open_value(keys_of(dialect).clinical, self.label, value))
 
 
-class EncryptedText(TypeDecorator[str]):
-    """A text value stored AES-GCM encrypted (``LargeBinary``); ``label`` is ``"<table>.<column>"``."""
+class EncryptedJSON(_EncryptedColumn):
+    """A JSON value stored encrypted (canonical JSON: sorted keys, no spaces)."""
 
-    impl = LargeBinary
     cache_ok = True
 
-    def __init__(self, label: str) -> None:
-        super().__init__()
-        self.label = label
+    def _encode(self, value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
-        if value is None:
-            return None
-        return seal_value(keys_of(dialect).clinical, self.label, str(value).encode("utf-8"))
+    def _decode(self, plain: bytes) -> Any:
+        return json.loads(plain)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return open_value(keys_of(dialect).clinical, self.label, value).decode("utf-8")
+
+class EncryptedText(_EncryptedColumn):
+    """A text value stored encrypted."""
+
+    cache_ok = True
+
+    def _encode(self, value: Any) -> bytes:
+        return str(value).encode("utf-8")
+
+    def _decode(self, plain: bytes) -> str:
+        return plain.decode("utf-8")
 
 
 class FieldCipher:

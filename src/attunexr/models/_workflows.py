@@ -311,8 +311,8 @@ def evaluate_loso(
     if second is not None:
         y2 = targets(table["label"], second[0], task.negative)
 
-        def factory2() -> _Detector:
-            return make_detector(task, table, signals, normalize=norm, model=model)
+        def factory2() -> _Detector:  # the same detector as the primary evaluation, on the other labels
+            return make_detector(task, table, signals, normalize=norm, model=model, exclude=exclude)
 
         pred2 = loso_predictions(table, y2, factory2, on_fold=on_fold, n_jobs=n_jobs)
         res2 = summarize(

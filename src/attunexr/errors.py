@@ -5,19 +5,22 @@ Every error says what was wrong and, where it can, what to do about it. Errors a
 
 from __future__ import annotations
 
-from pathlib import Path
+import typing
+
+if typing.TYPE_CHECKING:  # annotations only: the module namespace holds nothing but the errors
+    from pathlib import Path
 
 __all__ = [
     "AttunexrError",
+    "AuthorizationError",
+    "ConfigurationError",
     "DataFormatError",
     "DatasetNotFoundError",
-    "ConfigurationError",
-    "SignalError",
-    "ModelError",
-    "SafetyError",
-    "AuthorizationError",
     "IntegrityError",
+    "ModelError",
     "ProtocolError",
+    "SafetyError",
+    "SignalError",
 ]
 
 

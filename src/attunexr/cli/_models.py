@@ -4,7 +4,7 @@ prediction models."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from attunexr.cli._common import (
 )
 from attunexr.errors import ConfigurationError
 
+if TYPE_CHECKING:  # the models package is imported by the commands themselves (a fast `attunexr --help`)
+    from attunexr.models import EvaluationRun, MotionEvaluation
+
 console = Console(stderr=True)
 
 _PROTOCOLS = ("loso", "external", "leave-site-out")
@@ -32,7 +35,7 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 
 def _signals(value: str | None) -> tuple[str, ...] | None:
-    from attunexr.models._signals import SIGNAL_GROUPS
+    from attunexr.models import SIGNAL_GROUPS
 
     groups = _split(value)
     bad = [g for g in groups if g not in SIGNAL_GROUPS]
@@ -214,14 +217,21 @@ def evaluate_command(
     """Evaluate a detector: leave-one-subject-out on a dataset, a trained model on other data (external), or
     leave-site-out over several datasets (``--dataset stress-predict,nurse-stress``)."""
     with cli_errors():
-        from attunexr.models import evaluate_bids, evaluate_external, evaluate_loso, get_task, write_report
-        from attunexr.models._data import feature_table
-        from attunexr.models._workflows import dataset_metadata
+        from attunexr.models import (
+            dataset_metadata,
+            evaluate_bids,
+            evaluate_external,
+            evaluate_loso,
+            feature_table,
+            get_task,
+            write_report,
+        )
 
         if protocol not in _PROTOCOLS:
             raise ConfigurationError(f"--protocol must be one of {', '.join(_PROTOCOLS)}, not {protocol!r}")
         if recalibrate is not None and protocol != "leave-site-out":
             raise ConfigurationError("--recalibrate needs --protocol leave-site-out")
+        run: EvaluationRun | MotionEvaluation
         if protocol == "leave-site-out":
             run = _leave_site_out(
                 dataset,
@@ -286,7 +296,7 @@ def evaluate_command(
                 raise ConfigurationError(f"--task {task} is defined on --dataset vr-fms-motion, not {dataset!r}")
             with _fold_progress() as bar:
                 job = bar.add_task(f"participant-grouped folds {task}", total=None)
-                run = evaluate_motion(  # type: ignore[assignment]
+                run = evaluate_motion(
                     task,
                     data_dir=data_dir,
                     n_boot=n_boot,
@@ -358,9 +368,8 @@ def _leave_site_out(
     recalibrate: str | None,
     draws: int,
     subjects: list[str] | None,
-) -> Any:
-    from attunexr.models import get_task
-    from attunexr.models._workflows import evaluate_leave_site_out
+) -> EvaluationRun:
+    from attunexr.models import evaluate_leave_site_out, get_task
 
     sites = list(_split(dataset))
     if len(sites) < 2:

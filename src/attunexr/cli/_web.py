@@ -64,8 +64,7 @@ def demo(
     """Start the web app on 127.0.0.1 with a demo clinic, clinician, patient and a live session to steer."""
     with cli_errors():
         data = resolve_app_dir(app_dir, legacy_data)
-        from attunexr.web import Settings, create_app
-        from attunexr.web._engine import default_levels
+        from attunexr.web import Settings, create_app, default_levels
 
         default_levels(scenario)  # validates the scenario name with a clear error
         if password is not None:
@@ -73,7 +72,7 @@ def demo(
 
             check_password_policy(password, "clinician")  # before anything is created
         if replay:
-            from attunexr.web._live_bridge import load_replay_recording
+            from attunexr.web import load_replay_recording
 
             load_replay_recording(replay)  # a wrong dataset or subject fails now, with the reason
         settings = Settings(data_dir=data, speed=speed)

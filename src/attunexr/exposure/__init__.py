@@ -7,12 +7,15 @@ from attunexr.exposure._hierarchy import BUILTIN_HIERARCHIES, Hierarchy, Level, 
 from attunexr.exposure._personal import PersonalCalibration
 from attunexr.exposure._policies import (
     POLICY_REASONS,
+    TREND_TAUS,
     ArousalAdaptive,
     ExposurePolicy,
     FixedSchedule,
     PolicyObservation,
     SudsLadder,
+    ema_update,
     make_policy,
+    trend_per_minute,
 )
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "DECISION_KINDS",
     "DECISION_STATUSES",
     "POLICY_REASONS",
+    "TREND_TAUS",
     "ArousalAdaptive",
     "ControllerBounds",
     "ControllerMode",
@@ -35,7 +39,9 @@ __all__ = [
     "PolicyObservation",
     "Proposal",
     "SudsLadder",
+    "ema_update",
     "gate_step",
     "load_hierarchy",
     "make_policy",
+    "trend_per_minute",
 ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attunexr.signals._ring import ArrayBuffer
-from attunexr.signals._types import FloatArray
+from attunexr.signals import ArrayBuffer, FloatArray
 
 __all__ = ["SampleBuffer"]
 

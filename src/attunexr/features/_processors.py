@@ -14,9 +14,9 @@ from attunexr.signals import (
     BlockPeakDetector,
     CausalFilter,
     EdaDecomposer,
+    FloatArray,
     butter_sos,
 )
-from attunexr.signals._types import FloatArray
 
 __all__ = ["NEEDS_RATE", "StreamProcessor", "make_processor"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attunexr.signals._types import FloatArray
+from attunexr.signals import FloatArray
 
 __all__ = ["FREQS", "lomb_psd"]
 

@@ -10,7 +10,7 @@ from attunexr.features._grid import check_grid, first_index, window_end
 from attunexr.features._processors import KEEP_NAN, StreamProcessor, make_processor
 from attunexr.features._window import compute_features
 from attunexr.recording import Chunk
-from attunexr.signals._types import FloatArray
+from attunexr.signals import FloatArray
 
 __all__ = ["FeatureStream"]
 

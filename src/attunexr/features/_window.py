@@ -16,9 +16,17 @@ from scipy.signal import sosfiltfilt
 from attunexr.features._columns import FEATURE_COLUMNS, QUALITY_COLUMNS
 from attunexr.features._processors import BeatWaveProcessor, StreamProcessor
 from attunexr.features._spectral import FREQS, lomb_psd
-from attunexr.signals import SCR_AMPLITUDE_MIN, butter_sos, clean_intervals, scr_detect, signal_quality
-from attunexr.signals._quality import flatline_fraction, missing_fraction
-from attunexr.signals._types import BoolArray, FloatArray
+from attunexr.signals import (
+    SCR_AMPLITUDE_MIN,
+    BoolArray,
+    FloatArray,
+    butter_sos,
+    clean_intervals,
+    flatline_fraction,
+    missing_fraction,
+    scr_detect,
+    signal_quality,
+)
 
 __all__ = ["compute_features"]
 

@@ -5,6 +5,7 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 """
 
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
+from attunexr.models._data import feature_table
 from attunexr.models._detector import NON_FEATURE_COLUMNS, TIME_IN_VR, ArousalDetector, CybersicknessDetector
 from attunexr.models._estimate import Estimate
 from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
@@ -24,6 +25,7 @@ from attunexr.models._motion import (
     FMS_THRESHOLD,
     MOTION_TASKS,
     MotionClassifier,
+    MotionEvaluation,
     MotionHistory,
     MotionSicknessModel,
     ToleranceModel,
@@ -33,6 +35,8 @@ from attunexr.models._motion import (
     motion_table,
     ride_rows,
 )
+from attunexr.models._motion import HOP as MOTION_HOP
+from attunexr.models._motion import WINDOW as MOTION_WINDOW
 from attunexr.models._motion_registry import MOTION_MODELS, build_motion_models, load_motion_model
 from attunexr.models._reactivity import ReactivityResult, analyse_reactivity, responses_table
 from attunexr.models._reactivity_report import (
@@ -52,10 +56,12 @@ from attunexr.models._registry import (
 )
 from attunexr.models._report import render_report, write_report
 from attunexr.models._shift import feature_shift
+from attunexr.models._signals import SIGNAL_GROUPS
 from attunexr.models._tasks import TASKS, TaskSpec, get_task, targets
 from attunexr.models._workflows import (
     EvaluationRun,
     choose_variant,
+    dataset_metadata,
     evaluate_bids,
     evaluate_external,
     evaluate_leave_site_out,
@@ -68,10 +74,13 @@ __all__ = [
     "FMS_THRESHOLD",
     "METRIC_NAMES",
     "MODEL_NAME_PATTERN",
+    "MOTION_HOP",
     "MOTION_MODELS",
     "MOTION_TASKS",
+    "MOTION_WINDOW",
     "NON_FEATURE_COLUMNS",
     "REGISTRY_DIR",
+    "SIGNAL_GROUPS",
     "TASKS",
     "TIME_IN_VR",
     "ArousalDetector",
@@ -79,44 +88,47 @@ __all__ = [
     "ConformalGate",
     "CybersicknessDetector",
     "Estimate",
-    "ReactivityResult",
     "EvaluationRun",
     "MotionClassifier",
+    "MotionEvaluation",
     "MotionHistory",
     "MotionSicknessModel",
+    "ReactivityResult",
     "TaskSpec",
-    "analyse_reactivity",
     "ToleranceModel",
+    "analyse_reactivity",
     "auroc",
     "available_models",
     "binary_metrics",
     "bootstrap_ci",
     "build_motion_models",
     "calibration_slope_intercept",
-    "compare_predictions",
     "choose_variant",
+    "compare_predictions",
+    "dataset_metadata",
     "decision_curve",
-    "net_benefit",
-    "paired_auroc_difference",
     "evaluate_bids",
     "evaluate_external",
     "evaluate_leave_site_out",
-    "evaluate_motion",
     "evaluate_loso",
+    "evaluate_motion",
     "expected_calibration_error",
     "external_predictions",
+    "feature_shift",
+    "feature_table",
     "fit_motion_model",
     "fit_tolerance_model",
-    "feature_shift",
     "get_task",
     "list_models",
     "load_card",
     "load_model",
-    "load_named_model",
     "load_motion_model",
+    "load_named_model",
     "loso_predictions",
     "make_detector",
     "motion_table",
+    "net_benefit",
+    "paired_auroc_difference",
     "per_subject_metrics",
     "reactivity_sentence",
     "render_reactivity_report",

@@ -8,18 +8,17 @@ The cache file name holds a hash of the dataset, the window grid, the subjects a
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import attunexr
 from attunexr.errors import ModelError
+from attunexr.features import extract
 from attunexr.recording import Recording
 
 __all__ = [
@@ -54,13 +53,6 @@ def code_fingerprint() -> str:
             h.update(path.read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
-
-
-def _features_module() -> Any:
-    try:
-        return importlib.import_module("attunexr.features")
-    except ImportError as err:  # pragma: no cover - only while the features package is being written
-        raise ModelError(f"attunexr.features is not available ({err}); feature extraction is needed") from err
 
 
 def add_time_in_vr(table: pd.DataFrame, rec: Recording) -> pd.DataFrame:
@@ -105,10 +97,9 @@ def extract_table(
     on_recording: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Feature rows of every recording (``attunexr.features.extract``) plus ``time_in_vr``."""
-    features = _features_module()
     parts = []
     for rec in recordings:
-        table = features.extract(rec, window=window, hop=hop)
+        table = extract(rec, window=window, hop=hop)
         parts.append(add_time_in_vr(relabel_contained(table, rec), rec))
         if on_recording is not None:
             on_recording(rec.meta.subject)

@@ -56,6 +56,7 @@ DATASET = "vr-fms-motion"
 FMS_THRESHOLD = 10.0
 #: thresholds of the sensitivity analysis
 SENSITIVITY_THRESHOLDS = (5.0, 15.0)
+#: window length and hop (s) of the head-motion feature rows (public as ``MOTION_WINDOW``/``MOTION_HOP``)
 WINDOW, HOP = 20.0, 5.0
 HORIZONS = (30.0, 60.0)
 #: seconds of a ride that the early tolerance estimate may use

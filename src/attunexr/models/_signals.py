@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pandas as pd
 
+from attunexr.features import (
+    CARDIAC_COLUMNS,
+    DEVICE_HR_COLUMNS,
+    EDA_COLUMNS,
+    GAZE_COLUMNS,
+    HEAD_MOTION_COLUMNS,
+    MOTION_COLUMNS,
+    RESP_COLUMNS,
+    TEMP_COLUMNS,
+)
+
 __all__ = ["SIGNAL_GROUPS", "available_features", "describe", "group_columns", "group_of", "missing_groups"]
 
-#: signal group -> the column-name constant in :mod:`attunexr.features`.
-SIGNAL_GROUPS = {
-    "cardiac": "CARDIAC_COLUMNS",
-    "resp": "RESP_COLUMNS",
-    "eda": "EDA_COLUMNS",
-    "temp": "TEMP_COLUMNS",
-    "motion": "MOTION_COLUMNS",
-    "gaze": "GAZE_COLUMNS",
-    "device_hr": "DEVICE_HR_COLUMNS",
-    "head_motion": "HEAD_MOTION_COLUMNS",
+#: signal group -> its feature columns, as named by :mod:`attunexr.features`.
+SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "cardiac": CARDIAC_COLUMNS,
+    "resp": RESP_COLUMNS,
+    "eda": EDA_COLUMNS,
+    "temp": TEMP_COLUMNS,
+    "motion": MOTION_COLUMNS,
+    "gaze": GAZE_COLUMNS,
+    "device_hr": DEVICE_HR_COLUMNS,
+    "head_motion": HEAD_MOTION_COLUMNS,
 }
 _DESCRIBE = {
     "cardiac": "cardiac (ECG, PPG or heart rate)",
@@ -37,11 +46,7 @@ MIN_AVAILABLE = 0.1
 
 def group_columns(group: str) -> tuple[str, ...]:
     """Feature columns of a signal group, as named by :mod:`attunexr.features`."""
-    feats = importlib.import_module("attunexr.features")
-    cols = getattr(feats, SIGNAL_GROUPS[group], None)
-    if cols is None:
-        cols = getattr(importlib.import_module("attunexr.features._columns"), SIGNAL_GROUPS[group])
-    return tuple(cols)
+    return SIGNAL_GROUPS[group]
 
 
 def group_of(feature: str) -> str:

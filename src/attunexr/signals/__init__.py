@@ -24,15 +24,21 @@ from attunexr.signals._quality import (
     signal_quality,
 )
 from attunexr.signals._resample import resample_irregular
+from attunexr.signals._ring import ArrayBuffer
+from attunexr.signals._types import BoolArray, FloatArray, IntArray
 
 __all__ = [
     "ECG_PARAMS",
     "PPG_PARAMS",
     "SCR_AMPLITUDE_MIN",
+    "ArrayBuffer",
     "BlockPeakDetector",
+    "BoolArray",
     "CausalFilter",
     "DetectorParams",
     "EdaDecomposer",
+    "FloatArray",
+    "IntArray",
     "ScrEvents",
     "SignalQuality",
     "butter_sos",

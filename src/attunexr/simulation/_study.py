@@ -21,12 +21,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attunexr.errors import ConfigurationError
-from attunexr.exposure import ControllerBounds, PersonalCalibration, PolicyObservation, gate_step, make_policy
-from attunexr.exposure._policies import (
+from attunexr.exposure import (
     TREND_TAUS,
     ArousalAdaptive,
+    ControllerBounds,
     ExposurePolicy,
+    PersonalCalibration,
+    PolicyObservation,
     ema_update,
+    gate_step,
+    make_policy,
     trend_per_minute,
 )
 from attunexr.simulation._calibration import SCL_OFFSET, Calibration, load_calibration

@@ -56,8 +56,8 @@ class SicknessForecastTracker:
 
     def __init__(self, model: Any, mssq: float | None = None) -> None:
         from attunexr.features import FeatureStream
-        from attunexr.models._motion import HOP, WINDOW
-        self.features = FeatureStream(window=WINDOW, hop=HOP)
+        from attunexr.models import MOTION_HOP, MOTION_WINDOW
+        self.features = FeatureStream(window=MOTION_WINDOW, hop=MOTION_HOP)
         self.live: HeadMotionSickness | None = None
         self.model = model
         self.mssq = mssq

@@ -1,7 +1,8 @@
 """Real datasets with real labels: ``get_dataset("stress-predict" | "nurse-stress" | "vr-cybersickness")``.
 
 Each dataset is found under ``--data-dir`` / ``ATTUNEXR_DATA`` / ``../shared/data``; a missing one raises
-:class:`~attunexr.errors.DatasetNotFoundError` saying where it comes from and how to download it.
+:class:`~attunexr.errors.DatasetNotFoundError` saying where it comes from and how to download it. A new adapter (a
+:class:`Dataset`) becomes available by name through :func:`register`.
 """
 
 from attunexr.io.datasets._nurse_stress import NurseStress
@@ -34,4 +35,5 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "load_recordings",
+    "register",
 ]

@@ -27,7 +27,8 @@ test: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy src/attunexr/recording src/attunexr/signals src/attunexr/features src/attunexr/errors.py
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/features_vs_neurokit.py --json

@@ -34,10 +34,10 @@ T = TypeVar("T")
 
 #: Exceptions that end a command on purpose (exit codes, usage errors): never turned into "unexpected" errors.
 #: Recent typer releases carry their own copy of click, so its ClickException is found through typer.
-_CLICK_EXCEPTIONS = tuple(
+_CLICK_EXCEPTIONS: tuple[type[BaseException], ...] = tuple(
     {c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"} | {click.exceptions.ClickException}
 )
-_PASS_THROUGH = (typer.Exit, typer.Abort, KeyboardInterrupt, *_CLICK_EXCEPTIONS)
+_PASS_THROUGH: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, KeyboardInterrupt, *_CLICK_EXCEPTIONS)
 
 #: Set by ``attunexr --debug``: errors show their traceback instead of one line.
 _state = {"debug": False}

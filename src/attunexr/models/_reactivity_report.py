@@ -11,6 +11,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from attunexr.models._plots import _png
 from attunexr.models._reactivity import ReactivityResult
@@ -106,7 +107,7 @@ def _habituation_png(result: ReactivityResult, measure: str) -> str | None:
             name = cat if grp is None else f"{cat} / {grp}"
             ax.errorbar(m.index + 1, m["mean"], yerr=m["sem"], marker="o", ms=3, capsize=2, label=name,
                         color=f"C{ci}", linestyle=styles[gi % len(styles)])
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))  # presentations are whole numbers
     ax.set_xlabel("presentation (within session)")
     ax.set_ylabel(_LABELS.get(measure, measure))
     ax.set_title("Within-session habituation")

@@ -13,10 +13,10 @@ from attunexr.recording import Recording, RecordingMeta, Stream
 
 
 def test_public_api() -> None:
-    assert set(features.__all__) == {
-        "DEVICE_HR_COLUMNS",
+    groups = {"CARDIAC_COLUMNS", "DEVICE_HR_COLUMNS", "EDA_COLUMNS", "GAZE_COLUMNS", "HEAD_MOTION_COLUMNS",
+              "MOTION_COLUMNS", "RESP_COLUMNS", "TEMP_COLUMNS"}
+    assert set(features.__all__) == groups | {
         "FEATURE_COLUMNS",
-        "HEAD_MOTION_COLUMNS",
         "ID_COLUMNS",
         "QUALITY_COLUMNS",
         "CUE_RESPONSE_MEASURES",
@@ -32,6 +32,8 @@ def test_public_api() -> None:
         "score_cues",
     }
     assert not set(FEATURE_COLUMNS) & set(ID_COLUMNS)
+    for group in groups:  # every signal group's columns are feature columns
+        assert set(getattr(features, group)) <= set(FEATURE_COLUMNS), group
     assert not any(c in FEATURE_COLUMNS for c in ("t_start", "t_end", "time", "elapsed"))
 
 

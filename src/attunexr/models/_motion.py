@@ -33,6 +33,7 @@ from attunexr.errors import ConfigurationError, ModelError
 from attunexr.models._calibration import youden_threshold
 from attunexr.models._evaluation import provenance, summarize
 from attunexr.models._metrics import auroc, bootstrap_ci, paired_auroc_difference
+from attunexr.recording import Recording
 
 __all__ = [
     "FMS_THRESHOLD",
@@ -130,11 +131,18 @@ class MotionHistory:
         return out
 
 
-def ride_rows(rec: Any, mssq: float | None = None) -> pd.DataFrame:
+def _meta_number(value: object, what: str) -> float:
+    """A number from a recording's metadata (the dataset reader stores numbers; anything else is a data error)."""
+    if isinstance(value, int | float | str | np.number):
+        return float(value)
+    raise ModelError(f"recording metadata {what!r} must be a number, not {value!r}")
+
+
+def ride_rows(rec: Recording, mssq: float | None = None) -> pd.DataFrame:
     """Window rows of one ride (moving part only): features, history, time in VR, MSSQ and FMS targets."""
     from attunexr.features import extract
 
-    ride_end = float(rec.meta.extra.get("ride_end", rec.t_end))
+    ride_end = _meta_number(rec.meta.extra.get("ride_end", rec.t_end), "ride_end")
     feats = extract(rec, WINDOW, HOP)
     feats = feats[feats["t_end"] <= ride_end + 1e-9].reset_index(drop=True)
     hist = MotionHistory()
@@ -148,7 +156,7 @@ def ride_rows(rec: Any, mssq: float | None = None) -> pd.DataFrame:
     # online, answers only exist up to "now": fms_now above used every answer <= t_end, as live (causal)
     out["time_in_vr"] = out["t_end"].to_numpy(dtype=float)
     m = rec.meta.extra.get("mssq") if mssq is None else mssq
-    out["mssq"] = float(m) if m is not None else float("nan")
+    out["mssq"] = _meta_number(m, "mssq") if m is not None else float("nan")
     t_end = out["t_end"].to_numpy(dtype=float)
     for h in HORIZONS:
         ahead = np.array([hist.fms_at(t + h) if t + h <= ride_end + 1e-9 else np.nan for t in t_end])
@@ -536,7 +544,13 @@ def _protocol_note(n_folds: int) -> str:
     )
 
 
-def _detection(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on_fold: Any) -> dict[str, Any]:
+def _detection(
+    table: pd.DataFrame,
+    n_boot: int,
+    n_folds: int,
+    data_dir: str | Path | None,
+    on_fold: Callable[[str], None] | None,
+) -> dict[str, Any]:
     y = _targets(table, "now", FMS_THRESHOLD)
     pred = _outer_predictions(
         table,
@@ -599,7 +613,13 @@ def _detection(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on
     return res
 
 
-def _forecast(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on_fold: Any) -> dict[str, Any]:
+def _forecast(
+    table: pd.DataFrame,
+    n_boot: int,
+    n_folds: int,
+    data_dir: str | Path | None,
+    on_fold: Callable[[str], None] | None,
+) -> dict[str, Any]:
     y = _targets(table, "cross_60s", FMS_THRESHOLD)
     pred = _outer_predictions(
         table,
@@ -678,7 +698,13 @@ def _ride_pred(
     return _outer_predictions(tab, y, feats, n_folds, **kw)
 
 
-def _tolerance(table: pd.DataFrame, n_boot: int, n_folds: int, data_dir: Any, on_fold: Any) -> dict[str, Any]:
+def _tolerance(
+    table: pd.DataFrame,
+    n_boot: int,
+    n_folds: int,
+    data_dir: str | Path | None,
+    on_fold: Callable[[str], None] | None,
+) -> dict[str, Any]:
     rides = ride_table(table)
     thr = FMS_THRESHOLD
     not_yet = rides["fms_max_first_60s"].to_numpy(dtype=float) < thr

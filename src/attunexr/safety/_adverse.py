@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from attunexr.errors import ConfigurationError, DataFormatError
+from attunexr.safety._alert import Alert
 
 __all__ = ["ADVERSE_EVENT_TYPES", "AdverseEvent", "AdverseEventRegistry"]
 
@@ -96,10 +97,10 @@ class AdverseEventRegistry:
         logger.info("adverse event %s: %s %s in %s/%s", ev.id, ev.severity, ev.type, ev.study, ev.subject)
         return ev
 
-    def report_alert(self, alert: Any, study: str, subject: str, session: str, type: str,
+    def report_alert(self, alert: Alert, study: str, subject: str, session: str, type: str,
                      severity: str = "mild") -> AdverseEvent:
         """Register a monitor alert as an unconfirmed adverse event (a clinician confirms it later)."""
-        action = str(getattr(alert.action, "value", alert.action))
+        action = str(alert.action)  # a StrEnum: its value
         return self.report(study=study, subject=subject, session=session, t=float(alert.t), type=type,
                            severity=severity, action_taken=action if action in _ACTIONS else "alert",
                            source=f"monitor:{alert.monitor}", description=str(alert.message))

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attunexr.errors import DataFormatError
+from attunexr.recording import Recording
 
 __all__ = ["Calibration", "calibrate_from_stress_predict", "load_calibration", "window_features_stress_predict"]
 
@@ -108,7 +109,7 @@ def _fit_tau(curve: NDArray[np.float64], t: NDArray[np.float64]) -> float:
     return best[1]
 
 
-def window_features_stress_predict(rec: Any, window: float = 60.0, hop: float = 10.0) -> dict[str, NDArray[Any]]:
+def window_features_stress_predict(rec: Recording, window: float = 60.0, hop: float = 10.0) -> dict[str, NDArray[Any]]:
     """Baseline-normalised window features of one Stress-Predict recording (E4 HR and EDA).
 
     Returns arrays ``hr_delta`` (bpm above the resting baseline), ``log_scl_ratio`` (log of skin conductance over its

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from attunexr.errors import AttunexrError
+from attunexr.models import MotionSicknessModel
 from attunexr.recording import Chunk
 from attunexr.session import HeadMotionSickness
 from attunexr.web._auth import Principal, session_for
@@ -34,10 +35,10 @@ router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 _TRACKERS: weakref.WeakKeyDictionary[Any, SicknessForecastTracker] = weakref.WeakKeyDictionary()
 _NO_MODEL = object()
-_MODEL: Any = None
+_MODEL: MotionSicknessModel | object | None = None
 
 
-def _model() -> Any:
+def _model() -> MotionSicknessModel | None:
     """The shipped head-motion model, or ``None`` when it is not built (the card then says so)."""
     global _MODEL
     if _MODEL is None:
@@ -48,13 +49,13 @@ def _model() -> Any:
         except AttunexrError as err:
             logger.warning("sickness forecast unavailable: %s", err)
             _MODEL = _NO_MODEL
-    return None if _MODEL is _NO_MODEL else _MODEL
+    return _MODEL if isinstance(_MODEL, MotionSicknessModel) else None
 
 
 class SicknessForecastTracker:
     """Head-motion features, estimate and 60 s forecast of one web session."""
 
-    def __init__(self, model: Any, mssq: float | None = None) -> None:
+    def __init__(self, model: MotionSicknessModel, mssq: float | None = None) -> None:
         from attunexr.features import FeatureStream
         from attunexr.models import MOTION_HOP, MOTION_WINDOW
         self.features = FeatureStream(window=MOTION_WINDOW, hop=MOTION_HOP)

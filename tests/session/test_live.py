@@ -15,7 +15,7 @@ from attunexr.models import ArousalDetector, load_model
 from attunexr.models._tasks import targets
 from attunexr.recording import Chunk, Event
 from attunexr.sensors import IteratorSource, ReplaySource
-from attunexr.session import Command, LiveSession, SessionLog, SessionRecorder, SessionUpdate
+from attunexr.session import Command, HookContext, LiveSession, SessionLog, SessionRecorder, SessionUpdate
 
 
 async def _replay(session: LiveSession, rec, speed=math.inf) -> None:
@@ -153,6 +153,7 @@ async def test_hooks_get_estimates_and_events_and_their_commands_are_delivered(s
     def controller(update: SessionUpdate):
         updates.append(update)
         if update.kind == "event" and update.event is not None and update.event.label == "suds":
+            update.context.record("decision", {"why": "SUDS in window"}, t=update.t)
             return [Command("set_level", level=2, params={"height_m": 10}, reason="SUDS in window")]
         return None
 
@@ -161,6 +162,7 @@ async def test_hooks_get_estimates_and_events_and_their_commands_are_delivered(s
 
     session = LiveSession("hooks", detector=detector, hooks=[controller, broken])
     vr = session.subscribe({"command"}, maxsize=1)
+    decisions = session.subscribe({"decision"})
     await session.start()
     await session.attach(ReplaySource(s02_short, speed=math.inf))
     await session.add_event(Event(150.0, "suds", 45.0))
@@ -171,6 +173,12 @@ async def test_hooks_get_estimates_and_events_and_their_commands_are_delivered(s
     await session.stop()
     kinds = {u.kind for u in updates}
     assert {"estimate", "event", "quality", "ack"} <= kinds
+    # hooks see a narrow context (id, clock, record, send), never the session object
+    assert all(isinstance(u.context, HookContext) and u.context.session_id == "hooks" for u in updates)
+    assert not any(hasattr(u, "session") or hasattr(u.context, "buffers") for u in updates)
+    decision = [m async for m in decisions]
+    assert [m["data"]["why"] for m in decision if m["type"] == "decision"] == ["SUDS in window"]
+    assert session.context.now() == session.now() == max(b.last_t for b in session.buffers.values())
     assert all(u.row is not None and "hr_mean" in u.row for u in updates if u.kind == "estimate")
     assert session.hook_errors >= len(updates) - 1  # the broken hook failed every time, the session went on
 

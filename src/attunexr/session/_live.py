@@ -24,7 +24,7 @@ from attunexr.features import Cue, CueResponse, CueRules, LiveCueScorer
 from attunexr.recording import STREAM_KINDS, Chunk, Event, RecordingMeta
 from attunexr.sensors import Source
 from attunexr.session._buffer import StreamBuffer
-from attunexr.session._messages import Command, SessionUpdate, StateEstimate
+from attunexr.session._messages import Command, HookContext, SessionUpdate, StateEstimate
 from attunexr.session._recorder import SessionRecorder
 from attunexr.session._subscription import ALL_TOPICS, Subscription
 
@@ -51,7 +51,8 @@ class SessionHook(Protocol):
     """A hook called for every estimate, event, quality change and acknowledgement.
 
     Exposure controllers and safety monitors implement it; commands they return are sent to the VR client
-    (and logged). Exceptions are logged and counted, never allowed to stop the pipeline.
+    (and logged). A hook sees its session only through ``update.context`` (:class:`HookContext`: id, clock,
+    record, send a command). Exceptions are logged and counted, never allowed to stop the pipeline.
     """
 
     def __call__(self, update: SessionUpdate) -> Iterable[Command] | None: ...
@@ -153,6 +154,8 @@ class LiveSession:
         self._estimate = _as_estimator(detector)
         self.recorder = recorder
         self.hooks: list[SessionHook] = list(hooks)
+        #: what hooks see of this session (id, clock, record, send a command), never the session itself
+        self.context = HookContext(self.session_id, self.now, self.record, self.send_command)
         self.reorder_timeout = reorder_timeout
         self.reorder_window = reorder_window
         self.stale_after = stale_after
@@ -267,7 +270,7 @@ class LiveSession:
         self._publish(
             "event", {"v": 1, "type": "event", "t": event.onset, "label": event.label, "value": event.value}
         )
-        self._run_hooks(SessionUpdate("event", event.onset, self, event=event))
+        self._run_hooks(SessionUpdate("event", event.onset, self.context, event=event))
 
     async def add_cue(self, cue: Cue, source: str = "vr") -> None:
         """Record a cue onset (a trauma scene, a spider appearing); its response is scored once its epoch has arrived."""
@@ -276,7 +279,7 @@ class LiveSession:
             self.recorder.append_record("cue", payload, t=cue.onset)
         self.cue_scorer.add_cue(cue)
         self._publish("event", {"v": 1, "type": "cue", "t": cue.onset, "category": cue.category, "id": cue.cue_id})
-        self._run_hooks(SessionUpdate("cue", cue.onset, self, cue=cue))
+        self._run_hooks(SessionUpdate("cue", cue.onset, self.context, cue=cue))
 
     def _cue_responses(self, responses: list[CueResponse]) -> None:
         for r in responses:
@@ -288,7 +291,7 @@ class LiveSession:
             }
             if self.recorder is not None:
                 self.recorder.append_record("cue_response", payload, t=r.cue.onset)
-            self._run_hooks(SessionUpdate("cue_response", r.cue.onset, self, cue=r.cue, cue_response=r))
+            self._run_hooks(SessionUpdate("cue_response", r.cue.onset, self.context, cue=r.cue, cue_response=r))
 
     def record(self, kind: str, payload: Any, t: float | None = None) -> None:
         """Log a decision, proposal, alert ... with its evidence and tell subscribers of ``decision``."""
@@ -320,7 +323,7 @@ class LiveSession:
         if fut is not None and not fut.done():
             fut.set_result(ack)
         self._publish("ack", {"v": 1, "type": "ack", **ack})
-        self._run_hooks(SessionUpdate("ack", self.now(), self, ack=ack))
+        self._run_hooks(SessionUpdate("ack", self.now(), self.context, ack=ack))
 
     def now(self) -> float:
         """Latest sample time seen on the session clock (NaN before any data)."""
@@ -506,7 +509,7 @@ class LiveSession:
             self.recorder.append_record("quality", q, t=buf.last_t)
         self._publish("quality", q)
         self._run_hooks(
-            SessionUpdate("quality", buf.last_t if buf.last_t is not None else math.nan, self, quality=q)
+            SessionUpdate("quality", buf.last_t if buf.last_t is not None else math.nan, self.context, quality=q)
         )
 
     def _rows_frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -557,7 +560,7 @@ class LiveSession:
                 self.latencies_ms.append(latency)
             if self.recorder is not None:
                 self.recorder.append_record("estimate", se, t=se.t_end)
-            self._run_hooks(SessionUpdate("estimate", se.t_end, self, estimate=se, row=row))
+            self._run_hooks(SessionUpdate("estimate", se.t_end, self.context, estimate=se, row=row))
 
     def _run_hooks(self, update: SessionUpdate) -> None:
         for hook in self.hooks:

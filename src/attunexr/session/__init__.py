@@ -7,7 +7,13 @@ encrypted append-only log that ``SessionLog`` verifies, recovers after a crash a
 """
 
 from attunexr.session._client import VRClient
-from attunexr.session._live import DetectorLike, FeatureStreamLike, LiveSession, SessionHook
+from attunexr.session._live import (
+    DetectorLike,
+    FeatureStreamLike,
+    LiveSession,
+    SessionHook,
+    StatefulDetectorLike,
+)
 from attunexr.session._log import LogCheck, LogRecord, SessionLog, check_session_log
 from attunexr.session._manager import SessionManager
 from attunexr.session._messages import COMMANDS, Command, HookContext, SessionUpdate, StateEstimate
@@ -37,6 +43,7 @@ __all__ = [
     "SessionRecorder",
     "SessionUpdate",
     "StateEstimate",
+    "StatefulDetectorLike",
     "Subscription",
     "VRClient",
     "check_session_log",

@@ -28,7 +28,7 @@ from attunexr.session._messages import Command, HookContext, SessionUpdate, Stat
 from attunexr.session._recorder import SessionRecorder
 from attunexr.session._subscription import ALL_TOPICS, Subscription
 
-__all__ = ["DetectorLike", "FeatureStreamLike", "LiveSession", "SessionHook"]
+__all__ = ["DetectorLike", "FeatureStreamLike", "LiveSession", "SessionHook", "StatefulDetectorLike"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,14 @@ def _default_features(
     )
 
 
+class StatefulDetectorLike(DetectorLike, Protocol):
+    """A detector whose live state is an object the session owns (:class:`attunexr.models.DetectorState`)."""
+
+    def new_state(self) -> Any: ...
+
+    def estimate(self, rows: pd.DataFrame, state: Any = None) -> list[Any]: ...
+
+
 def _as_estimator(
     detector: DetectorLike | Callable[[pd.DataFrame], list[Any]] | None,
 ) -> Callable[[pd.DataFrame], list[Any]] | None:
@@ -86,6 +94,15 @@ def _as_estimator(
     raise ConfigurationError(
         "detector must have an .estimate(rows) method or be a callable rows -> estimates"
     )
+
+
+def _stateful(detector: object) -> StatefulDetectorLike | None:
+    """The detector when it keeps its live state in an object the session owns (``new_state()``), else ``None``."""
+    if detector is not None and callable(getattr(detector, "new_state", None)) and callable(
+        getattr(detector, "estimate", None)
+    ):
+        return detector  # type: ignore[return-value]
+    return None
 
 
 class LiveSession:
@@ -103,6 +120,9 @@ class LiveSession:
         Factory ``() -> FeatureStreamLike`` or an instance; default :class:`attunexr.features.FeatureStream`.
     detector
         Object with ``.estimate(rows_df)`` or a callable ``rows_df -> list[Estimate]``; ``None`` = features only.
+        A detector with ``new_state()`` (the project's detectors) keeps its live state in an object this session
+        owns (:attr:`detector_state`): created at :meth:`start`, passed to every ``estimate(rows, state=...)``
+        and dropped at :meth:`stop`, so sessions sharing one fitted detector never share history.
     recorder
         A :class:`SessionRecorder` that receives every chunk, estimate, command, event and decision.
     hooks
@@ -152,6 +172,9 @@ class LiveSession:
         else:
             self.features = features()
         self._estimate = _as_estimator(detector)
+        self._stateful = _stateful(detector)
+        #: this session's live state of the detector (``None`` before start and after stop)
+        self.detector_state: Any = None
         self.recorder = recorder
         self.hooks: list[SessionHook] = list(hooks)
         #: what hooks see of this session (id, clock, record, send a command), never the session itself
@@ -183,6 +206,8 @@ class LiveSession:
         """Start the pipeline (and the recorder's flusher)."""
         if self.state != "created":
             return
+        if self._stateful is not None:
+            self.detector_state = self._stateful.new_state()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._run(), name=f"session-{self.session_id}"))
         self._tasks.append(loop.create_task(self._ticker(), name=f"session-{self.session_id}-tick"))
@@ -214,6 +239,7 @@ class LiveSession:
         if self.state in ("stopped", "created"):
             if self.state == "created" and self.recorder is not None and not self.recorder.closed:
                 await self.recorder.close()
+            self.detector_state = None
             self.state = "stopped"
             return
         self.state = "stopping"
@@ -246,6 +272,7 @@ class LiveSession:
             s.close()
         if self.recorder is not None:
             await self.recorder.close()
+        self.detector_state = None  # the session's detector state ends with it
         self.state = "stopped"
 
     async def __aenter__(self) -> LiveSession:
@@ -532,7 +559,12 @@ class LiveSession:
                     self.recorder.append_record("features", r, t=float(r.get("t_end", math.nan)))
             return
         df = self._rows_frame(rows)
-        estimates = self._estimate(df)
+        if self._stateful is not None:
+            if self.detector_state is None:  # rows processed without start() (process() called directly)
+                self.detector_state = self._stateful.new_state()
+            estimates = self._stateful.estimate(df, state=self.detector_state)
+        else:
+            estimates = self._estimate(df)
         trig = getattr(trigger, "sent_at", None)
         for row, est in zip(rows, estimates, strict=False):
             quality = {k: float(v) for k, v in row.items() if k.startswith("q_") or k == "quality_ok"}

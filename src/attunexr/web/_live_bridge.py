@@ -87,7 +87,7 @@ def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None,
     source_spec = plan.get("source", "virtual")
     source: Any
     if source_spec == "virtual":
-        from attunexr.web._virtual import VirtualPatientSource
+        from attunexr.simulation import VirtualPatientSource
 
         source = VirtualPatientSource(len(levels), seed=int(plan.get("seed", 0)))
     elif source_spec == "client":

@@ -65,6 +65,24 @@ def test_fear_follows_level_and_pause_and_signals_look_like_sensors() -> None:
         src.set_level(8)
 
 
+def test_it_acts_on_the_session_commands_a_vr_client_gets() -> None:
+    from attunexr.session import Command
+
+    src = VirtualPatientSource(8, seed=6)
+    assert src.handle_command(Command("set_level", level=4).to_message()) is None and src.level == 4
+    src.handle_command(Command("pause").to_message())
+    assert src.paused
+    src.handle_command(Command("resume").to_message())
+    assert not src.paused
+    for s in range(0, 300, 10):
+        src.next_second(float(s))
+    answers = [src.handle_command(Command("prompt_suds").to_message()) for _ in range(20)]
+    assert any(a is not None for a in answers)
+    assert all(a is None or (a % 5 == 0 and 0 <= a <= 100) for a in answers)
+    src.handle_command(Command("end").to_message())
+    assert src.level == 4 and not src.paused
+
+
 def test_suds_answers_are_the_models_report() -> None:
     """Answers follow :func:`suds_report` on the current fear, in steps of 5; some prompts go unanswered."""
     src = VirtualPatientSource(8, seed=1, level=7)

@@ -11,7 +11,8 @@ pause drops it to zero. The latent state is never shown to a controller: only th
 It is a :class:`attunexr.sensors.Source` (``start``, ``stop``, ``chunks()``) that a
 :class:`attunexr.session.LiveSession` attaches like any sensor; the session tells it the exposure level and pause
 state (:meth:`VirtualPatientSource.set_level`, :meth:`VirtualPatientSource.set_paused`) and asks it SUDS prompts
-(:meth:`VirtualPatientSource.answer_suds`). A runner that pulls one second at a time uses
+(:meth:`VirtualPatientSource.answer_suds`), or simply forwards it the VR-client commands it sends
+(:meth:`VirtualPatientSource.handle_command`). A runner that pulls one second at a time uses
 :meth:`VirtualPatientSource.next_second`. In-silico data for demonstrations and load tests: not clinical evidence.
 """
 
@@ -21,7 +22,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -121,6 +123,21 @@ class VirtualPatientSource(ChunkSource):
             return None
         _, suds = suds_report(self._fear, self.pop, u_answer, self.rng.random())
         return float(suds[0])
+
+    def handle_command(self, message: Mapping[str, Any]) -> float | None:
+        """Act on a VR-client command as a patient in the headset would (``Command.to_message()`` format).
+
+        ``set_level`` moves to the level, ``pause`` / ``resume`` pause or resume the scene, ``prompt_suds`` returns
+        the SUDS answer (``None``: unanswered); ``end`` and unknown commands change nothing.
+        """
+        command = message.get("command")
+        if command == "set_level" and message.get("level") is not None:
+            self.set_level(int(message["level"]))
+        elif command in ("pause", "resume"):
+            self.set_paused(command == "pause")
+        elif command == "prompt_suds":
+            return self.answer_suds()
+        return None
 
     @property
     def fear(self) -> float:

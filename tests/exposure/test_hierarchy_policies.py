@@ -25,7 +25,7 @@ from attunexr.exposure import (
 
 
 def test_builtin_hierarchies_have_scenario_parameters() -> None:
-    expect = {"heights": {"floor", "railing_distance_m", "glass_floor"},
+    expect = {"heights": {"floor", "height_m", "railing_distance_m", "glass_floor"},
               "spiders": {"distance_m", "size_cm", "movement", "count"},
               "public_speaking": {"audience_size", "attention", "reactions"}}
     for name in BUILTIN_HIERARCHIES:
@@ -36,6 +36,25 @@ def test_builtin_hierarchies_have_scenario_parameters() -> None:
     heights = load_hierarchy("heights")
     assert heights.levels[-1].parameters["glass_floor"] is True
     assert heights.levels[0].parameters["floor"] < heights.levels[-1].parameters["floor"]
+    heights_m = [lv.parameters["height_m"] for lv in heights.levels]
+    assert heights_m == sorted(heights_m) and heights_m[0] == 0.0 and heights_m[-1] > 100
+
+
+def test_client_levels_carry_what_the_vr_client_reads() -> None:
+    """The WebXR client (web/static/js/vr.js) builds each scene from these keys; the catalogue is the only source."""
+    from importlib import resources
+
+    js = resources.files("attunexr.web").joinpath("static/js/vr.js").read_text()
+    reads = {"heights": ("height_m", "railing_distance_m", "glass_floor"),
+             "spiders": ("distance_m", "size_cm", "movement", "count"),
+             "public_speaking": ("audience_size", "attention", "reactions")}
+    for name, keys in reads.items():
+        h = load_hierarchy(name)
+        levels = h.client_levels()
+        assert [lv["name"] for lv in levels] == [lv.name for lv in h.levels]
+        for key in keys:
+            assert f"p.{key}" in js, f"vr.js no longer reads {key}"
+            assert all(key in lv for lv in levels), f"{name}: a level lacks {key}"
 
 
 def test_hierarchy_from_file_and_errors(tmp_path: Path) -> None:

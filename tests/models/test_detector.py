@@ -258,3 +258,36 @@ def test_recording_without_labelled_baseline_uses_its_first_windows_as_live(
     np.testing.assert_allclose(
         [e.probability for e in live[4:]], offline["probability"].to_numpy()[4:], atol=1e-9
     )
+
+
+def test_live_state_is_an_object_the_caller_owns(stress_small: pd.DataFrame, stress_y: np.ndarray) -> None:
+    """A session's DetectorState holds the history and baseline; the fitted detector keeps none of it, not even
+    when pickled, and two states fed the same rows give the same answers independently."""
+    import pickle
+
+    from attunexr.models import DetectorState
+
+    subjects = stress_small["subject"].unique()
+    train = stress_small["subject"] != subjects[0]
+    det = ArousalDetector(model="logistic").fit(stress_small[train], stress_y[train.to_numpy()])
+    held = stress_small[~train].sort_values("t_end")
+    rows = held.drop(columns=["label"])
+    offline = det.assess(held)
+    session_a, session_b = det.new_state(), det.new_state()
+    assert isinstance(session_a, DetectorState) and len(session_a) == 0
+    det.set_baseline(held[held["label"] == "baseline"], state=session_a)
+    det.set_baseline(held[held["label"] == "baseline"], state=session_b)
+    live_a: list[Estimate] = []
+    for i in range(len(rows)):  # interleaved: a, b, a, b ... on the same recording key
+        live_a.extend(det.estimate(rows.iloc[[i]], state=session_a))
+        det.estimate(rows.iloc[[i]], state=session_b)
+    np.testing.assert_allclose([e.probability for e in live_a], offline["probability"].to_numpy(), atol=1e-9)
+    assert len(session_a) == len(session_b) == 1
+    # the detector's own offline state was not touched: a whole-recording call starts fresh
+    fresh = det.estimate(rows)
+    assert [e.reason for e in fresh] != [e.reason for e in live_a]  # no set_baseline here: it collects its own
+    clone = pickle.loads(pickle.dumps(det))
+    assert not hasattr(clone, "online_") and getattr(clone, "_own_state", None) is None
+    assert [e.probability for e in clone.estimate(rows)] == [e.probability for e in fresh]
+    session_a.clear()
+    assert len(session_a) == 0

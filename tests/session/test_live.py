@@ -11,11 +11,11 @@ import pytest
 
 from attunexr.features import extract
 from attunexr.io.datasets import get_dataset
-from attunexr.models import ArousalDetector, load_model
+from attunexr.models import ArousalDetector, DetectorState, load_model
 from attunexr.models._tasks import targets
 from attunexr.recording import Chunk, Event
 from attunexr.sensors import IteratorSource, ReplaySource
-from attunexr.session import Command, LiveSession, SessionLog, SessionRecorder, SessionUpdate
+from attunexr.session import Command, HookContext, LiveSession, SessionLog, SessionRecorder, SessionUpdate
 
 
 async def _replay(session: LiveSession, rec, speed=math.inf) -> None:
@@ -47,6 +47,44 @@ async def test_live_estimates_equal_offline_with_real_detector(s02, arousal_dete
     np.testing.assert_allclose([e.lower for e in live], [e.lower for e in offline], rtol=1e-9)
     assert [e.reason for e in live] == [e.reason for e in offline]
     assert any(e.reason != "collecting_baseline" for e in live)  # the live baseline completes
+
+
+async def test_sessions_sharing_one_detector_each_own_their_state_and_drop_it_on_stop(s02, arousal_detector) -> None:
+    """Two concurrent sessions on one fitted detector give each the estimates it gives alone, even with the same
+    recording key (the baseline-normalized detector would mix two people's baselines if they shared a state)."""
+    first = s02.crop(s02.t_start, s02.t_start + 600.0)
+    second = s02.crop(s02.t_start + 600.0, s02.t_start + 1200.0)  # another stretch: another baseline
+
+    def summary(session: LiveSession) -> list[tuple[float, float, str]]:
+        return [(e.t_end, e.probability, e.reason) for e in session.estimates]
+
+    alone = []
+    for rec in (first, second):
+        session = LiveSession("same-person", window=60.0, hop=10.0, detector=arousal_detector)
+        await _replay(session, rec)
+        alone.append(summary(session))
+    assert alone[0] and alone[1] and alone[0] != alone[1]
+
+    a = LiveSession("same-person", window=60.0, hop=10.0, detector=arousal_detector)
+    b = LiveSession("same-person", window=60.0, hop=10.0, detector=arousal_detector)
+    assert a.detector_state is None  # created at start
+    await a.start()
+    await b.start()
+    assert isinstance(a.detector_state, DetectorState) and isinstance(b.detector_state, DetectorState)
+    assert a.detector_state is not b.detector_state
+    await asyncio.gather(a.attach(ReplaySource(first, speed=math.inf)), b.attach(ReplaySource(second, speed=math.inf)))
+    state_a = a.detector_state
+    assert len(state_a) == 1  # one recording key seen, its history kept in this session's state
+    await a.stop()
+    assert a.detector_state is None and b.detector_state is not None  # stop drops only its own state
+    await b.stop()
+    assert b.detector_state is None
+    together = [summary(a), summary(b)]
+    for got, want in zip(together, alone, strict=True):
+        assert [t for t, _, _ in got] == [t for t, _, _ in want]
+        assert [r for _, _, r in got] == [r for _, _, r in want]
+        np.testing.assert_allclose([p for _, p, _ in got], [p for _, p, _ in want], rtol=1e-12)
+    assert any(r != "collecting_baseline" for _, _, r in together[1])
 
 
 async def test_live_equals_offline_with_the_shipped_stress_model(s02) -> None:
@@ -153,6 +191,7 @@ async def test_hooks_get_estimates_and_events_and_their_commands_are_delivered(s
     def controller(update: SessionUpdate):
         updates.append(update)
         if update.kind == "event" and update.event is not None and update.event.label == "suds":
+            update.context.record("decision", {"why": "SUDS in window"}, t=update.t)
             return [Command("set_level", level=2, params={"height_m": 10}, reason="SUDS in window")]
         return None
 
@@ -161,6 +200,7 @@ async def test_hooks_get_estimates_and_events_and_their_commands_are_delivered(s
 
     session = LiveSession("hooks", detector=detector, hooks=[controller, broken])
     vr = session.subscribe({"command"}, maxsize=1)
+    decisions = session.subscribe({"decision"})
     await session.start()
     await session.attach(ReplaySource(s02_short, speed=math.inf))
     await session.add_event(Event(150.0, "suds", 45.0))
@@ -171,6 +211,12 @@ async def test_hooks_get_estimates_and_events_and_their_commands_are_delivered(s
     await session.stop()
     kinds = {u.kind for u in updates}
     assert {"estimate", "event", "quality", "ack"} <= kinds
+    # hooks see a narrow context (id, clock, record, send), never the session object
+    assert all(isinstance(u.context, HookContext) and u.context.session_id == "hooks" for u in updates)
+    assert not any(hasattr(u, "session") or hasattr(u.context, "buffers") for u in updates)
+    decision = [m async for m in decisions]
+    assert [m["data"]["why"] for m in decision if m["type"] == "decision"] == ["SUDS in window"]
+    assert session.context.now() == session.now() == max(b.last_t for b in session.buffers.values())
     assert all(u.row is not None and "hr_mean" in u.row for u in updates if u.kind == "estimate")
     assert session.hook_errors >= len(updates) - 1  # the broken hook failed every time, the session went on
 

@@ -165,8 +165,8 @@ async def test_detector_analyzer_runs_a_registered_model_in_a_live_session() -> 
     """Virtual-patient signals → a LiveSession (FeatureStream, a model from the registry) → dashboard estimates."""
     from attunexr.models import list_models, load_model
     from attunexr.session import LiveSession
+    from attunexr.simulation import VirtualPatientSource
     from attunexr.web._adapters import DetectorAnalyzer
-    from attunexr.web._virtual import VirtualPatientSource
 
     names = list_models()
     assert names, "no model is registered in attunexr.models"

@@ -64,9 +64,11 @@ def demo(
     """Start the web app on 127.0.0.1 with a demo clinic, clinician, patient and a live session to steer."""
     with cli_errors():
         data = resolve_app_dir(app_dir, legacy_data)
-        from attunexr.web import Settings, create_app, default_levels
+        from attunexr.exposure import BUILTIN_HIERARCHIES
+        from attunexr.web import Settings, create_app
 
-        default_levels(scenario)  # validates the scenario name with a clear error
+        if scenario not in BUILTIN_HIERARCHIES:
+            raise ConfigurationError(f"unknown scenario {scenario!r}; choose one of {', '.join(BUILTIN_HIERARCHIES)}")
         if password is not None:
             from attunexr.store import check_password_policy
 

@@ -1,4 +1,10 @@
-"""Exposure hierarchies as data: ordered levels of one scenario, each with the parameters a VR scene needs."""
+"""Exposure hierarchies as data: ordered levels of one scenario, each with the parameters a VR scene needs.
+
+This is attunexr's one catalogue of scenario levels: the controller, the simulator and the clinician app's VR client
+all read it (the client gets :meth:`Hierarchy.client_levels`). Heights levels carry ``floor``, ``height_m``,
+``railing_distance_m`` and ``glass_floor``; spiders ``distance_m``, ``size_cm``, ``movement`` and ``count``; public
+speaking ``audience_size``, ``attention`` and ``reactions``.
+"""
 
 from __future__ import annotations
 
@@ -77,6 +83,14 @@ class Hierarchy:
         except (KeyError, TypeError) as err:
             raise DataFormatError(source, f"not a hierarchy: needs 'name' and 'levels' with a 'name' each ({err})") from err
         return cls(name, levels, str(data.get("description", "")))
+
+    def client_levels(self) -> list[dict[str, Any]]:
+        """The levels as the VR client receives them: ``{"name": ..., **parameters}`` per level, in order.
+
+        The WebXR client builds its scene from these keys (see ``web/static/js/vr.js``); a custom hierarchy's
+        parameters pass through unchanged.
+        """
+        return [{"name": lv.name, **lv.parameters} for lv in self.levels]
 
     def to_dict(self) -> dict[str, Any]:
         return {

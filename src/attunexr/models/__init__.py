@@ -6,7 +6,13 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
 from attunexr.models._data import feature_table
-from attunexr.models._detector import NON_FEATURE_COLUMNS, TIME_IN_VR, ArousalDetector, CybersicknessDetector
+from attunexr.models._detector import (
+    NON_FEATURE_COLUMNS,
+    TIME_IN_VR,
+    ArousalDetector,
+    CybersicknessDetector,
+    DetectorState,
+)
 from attunexr.models._estimate import Estimate
 from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
 from attunexr.models._metrics import (
@@ -87,6 +93,7 @@ __all__ = [
     "Calibrator",
     "ConformalGate",
     "CybersicknessDetector",
+    "DetectorState",
     "Estimate",
     "EvaluationRun",
     "MotionClassifier",

@@ -52,7 +52,7 @@ from attunexr.models._estimate import (
 from attunexr.models._metrics import auroc, expected_calibration_error
 from attunexr.models._shift import feature_shift, reference_sample
 
-__all__ = ["ArousalDetector", "CybersicknessDetector", "NON_FEATURE_COLUMNS", "TIME_IN_VR"]
+__all__ = ["ArousalDetector", "CybersicknessDetector", "DetectorState", "NON_FEATURE_COLUMNS", "TIME_IN_VR"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,32 @@ def g_has_features(det: Any, qcol: str) -> bool:
     return qcol[2:] in groups
 
 
+class DetectorState:
+    """The live state of a detector for one session: per recording, the window history and the person's baseline.
+
+    A fitted detector is immutable and shared (by every session of a clinic, by the benchmark's hundreds of
+    sessions); what changes as windows arrive lives here. A live session asks the detector for one
+    (:meth:`ArousalDetector.new_state`), passes it to every ``estimate(rows, state=...)`` call and drops it when it
+    stops, so sessions never see each other's history and a closed session leaves nothing behind.
+    """
+
+    __slots__ = ("recordings",)
+
+    def __init__(self) -> None:
+        #: per recording key (``dataset/subject/session``): the online design (history, baseline, reference)
+        self.recordings: dict[str, OnlineDesign] = {}
+
+    def __len__(self) -> int:
+        return len(self.recordings)
+
+    def clear(self) -> None:
+        """Forget every recording's history and baseline."""
+        self.recordings.clear()
+
+    def __repr__(self) -> str:
+        return f"<DetectorState recordings={sorted(self.recordings)}>"
+
+
 class _Ensemble:
     """Mean log-odds of LightGBM and L2 logistic regression fitted on the same rows (contributions average too)."""
 
@@ -227,7 +253,16 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         state.setdefault("train_purity", 0)
         # models saved before the device-robust EDA forms existed used the device's own scale
         state.setdefault("device_robust", False)
+        # models saved before DetectorState kept their live state inside the estimator
+        state.pop("online_", None)
+        state.pop("_own_state", None)
         super().__setstate__(state)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the offline convenience state is live data, not part of the fitted model
+        state: dict[str, Any] = dict(super().__getstate__())
+        state.pop("_own_state", None)
+        return state
 
     # ------------------------------------------------------------------ helpers
     def _as_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
@@ -584,7 +619,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_train_windows_ = int(fit_rows.sum())
         self.n_train_recordings_ = int(n_groups)
         self.train_positive_rate_ = float(t[fit_rows].mean())
-        self.online_: dict[str, OnlineDesign] = {}
+        self._own_state = DetectorState()
         self._fast: list[tuple[Any, ...]] | None = None
         return self
 
@@ -731,25 +766,40 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return pd.DataFrame(self._contrib_matrix(Z), columns=[*self.design_names_, "bias"], index=df.index)
 
     # ------------------------------------------------------------------ live
-    def set_baseline(self, rows: pd.DataFrame, key: str | None = None) -> None:
-        """Set a person's reference from their baseline-rest feature rows (for live ``estimate``)."""
+    def new_state(self) -> DetectorState:
+        """A fresh live state for one session (see :class:`DetectorState`); pass it to :meth:`estimate`."""
+        return DetectorState()
+
+    def _default_state(self) -> DetectorState:
+        own: DetectorState | None = getattr(self, "_own_state", None)
+        if own is None:
+            own = self._own_state = DetectorState()
+        return own
+
+    def set_baseline(self, rows: pd.DataFrame, key: str | None = None, state: DetectorState | None = None) -> None:
+        """Set a person's reference from their baseline-rest feature rows (for live ``estimate``).
+
+        ``state`` is the session's :class:`DetectorState`; without one, the detector's own offline state (see
+        :meth:`estimate`).
+        """
         check_is_fitted(self, "model_")
         k = key if key is not None else str(recording_keys(rows)[0]) if len(rows) else "recording"
-        state = self._state(k)
+        online = self._online(state if state is not None else self._default_state(), k)
         v = self._values(rows, list(self.feature_names_base_))
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            state.ref = np.asarray(np.nanmedian(v, axis=0), dtype=float) if len(v) else None
-        state.frozen = state.ref is not None
+            online.ref = np.asarray(np.nanmedian(v, axis=0), dtype=float) if len(v) else None
+        online.frozen = online.ref is not None
 
     def reset(self) -> None:
-        """Forget live state (history and baselines) of every recording."""
-        self.online_ = {}
+        """Forget the detector's own offline state (history and baselines of every recording).
 
-    def _state(self, key: str) -> OnlineDesign:
-        if not hasattr(self, "online_"):
-            self.online_ = {}
-        st = self.online_.get(key)
+        Session states (:meth:`new_state`) are not touched: each session owns and drops its own.
+        """
+        self._own_state = DetectorState()
+
+    def _online(self, state: DetectorState, key: str) -> OnlineDesign:
+        st = state.recordings.get(key)
         if st is None:
             st = OnlineDesign(
                 len(self.feature_names_base_),
@@ -760,16 +810,22 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 int(self.long),
                 getattr(self, "raw_mask_", None),
             )
-            self.online_[key] = st
+            state.recordings[key] = st
         return st
 
-    def estimate(self, rows: pd.DataFrame) -> list[Estimate]:
+    def estimate(self, rows: pd.DataFrame, state: DetectorState | None = None) -> list[Estimate]:
         """Estimates for feature rows arriving live, in time order (state is kept per recording between calls).
+
+        ``state`` is the live state of the calling session (:meth:`new_state`); a live session owns one and
+        drops it when it stops. Without ``state`` the detector's own offline state is used: one program estimating
+        one recording after another (a replay, an evaluation, a benchmark) gets the same results as with a fresh
+        state per recording; :meth:`reset` forgets it.
 
         For ``normalize="baseline"`` the person's reference comes from :meth:`set_baseline`, else from rows labelled
         ``baseline_label``, else from the first ``baseline_windows`` rows of the recording (the rest a clinic
         records before exposure); until it is complete the estimate abstains with ``"collecting_baseline"``.
         """
+        live = state if state is not None else self._default_state()
         check_is_fitted(self, "model_")
         base = self._base_columns_for_predict(rows)
         V = self._values(rows, base)
@@ -784,7 +840,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         names = [*self.design_names_, "bias"]
         out: list[Estimate] = []
         for i in range(len(rows)):
-            st = self._state(str(keys[i]))
+            st = self._online(live, str(keys[i]))
             reason = REASON_OK
             if self.normalize == "baseline" and not st.frozen:
                 is_lab_base = labels is not None and labels[i] == self.baseline_label

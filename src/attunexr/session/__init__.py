@@ -7,10 +7,16 @@ encrypted append-only log that ``SessionLog`` verifies, recovers after a crash a
 """
 
 from attunexr.session._client import VRClient
-from attunexr.session._live import DetectorLike, FeatureStreamLike, LiveSession, SessionHook
+from attunexr.session._live import (
+    DetectorLike,
+    FeatureStreamLike,
+    LiveSession,
+    SessionHook,
+    StatefulDetectorLike,
+)
 from attunexr.session._log import LogCheck, LogRecord, SessionLog, check_session_log
 from attunexr.session._manager import SessionManager
-from attunexr.session._messages import COMMANDS, Command, SessionUpdate, StateEstimate
+from attunexr.session._messages import COMMANDS, Command, HookContext, SessionUpdate, StateEstimate
 from attunexr.session._protocol import PROTOCOL_VERSION, ProtocolHandler
 from attunexr.session._recorder import SessionRecorder
 from attunexr.session._server import create_live_app, live_router, serve_vr_client, websocket_endpoint
@@ -26,6 +32,7 @@ __all__ = [
     "DetectorLike",
     "FeatureStreamLike",
     "HeadMotionSickness",
+    "HookContext",
     "LiveSession",
     "LogCheck",
     "LogRecord",
@@ -36,6 +43,7 @@ __all__ = [
     "SessionRecorder",
     "SessionUpdate",
     "StateEstimate",
+    "StatefulDetectorLike",
     "Subscription",
     "VRClient",
     "check_session_log",

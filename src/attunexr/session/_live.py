@@ -24,11 +24,11 @@ from attunexr.features import Cue, CueResponse, CueRules, LiveCueScorer
 from attunexr.recording import STREAM_KINDS, Chunk, Event, RecordingMeta
 from attunexr.sensors import Source
 from attunexr.session._buffer import StreamBuffer
-from attunexr.session._messages import Command, SessionUpdate, StateEstimate
+from attunexr.session._messages import Command, HookContext, SessionUpdate, StateEstimate
 from attunexr.session._recorder import SessionRecorder
 from attunexr.session._subscription import ALL_TOPICS, Subscription
 
-__all__ = ["DetectorLike", "FeatureStreamLike", "LiveSession", "SessionHook"]
+__all__ = ["DetectorLike", "FeatureStreamLike", "LiveSession", "SessionHook", "StatefulDetectorLike"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ class SessionHook(Protocol):
     """A hook called for every estimate, event, quality change and acknowledgement.
 
     Exposure controllers and safety monitors implement it; commands they return are sent to the VR client
-    (and logged). Exceptions are logged and counted, never allowed to stop the pipeline.
+    (and logged). A hook sees its session only through ``update.context`` (:class:`HookContext`: id, clock,
+    record, send a command). Exceptions are logged and counted, never allowed to stop the pipeline.
     """
 
     def __call__(self, update: SessionUpdate) -> Iterable[Command] | None: ...
@@ -72,6 +73,14 @@ def _default_features(
     )
 
 
+class StatefulDetectorLike(DetectorLike, Protocol):
+    """A detector whose live state is an object the session owns (:class:`attunexr.models.DetectorState`)."""
+
+    def new_state(self) -> Any: ...
+
+    def estimate(self, rows: pd.DataFrame, state: Any = None) -> list[Any]: ...
+
+
 def _as_estimator(
     detector: DetectorLike | Callable[[pd.DataFrame], list[Any]] | None,
 ) -> Callable[[pd.DataFrame], list[Any]] | None:
@@ -85,6 +94,15 @@ def _as_estimator(
     raise ConfigurationError(
         "detector must have an .estimate(rows) method or be a callable rows -> estimates"
     )
+
+
+def _stateful(detector: object) -> StatefulDetectorLike | None:
+    """The detector when it keeps its live state in an object the session owns (``new_state()``), else ``None``."""
+    if detector is not None and callable(getattr(detector, "new_state", None)) and callable(
+        getattr(detector, "estimate", None)
+    ):
+        return detector  # type: ignore[return-value]
+    return None
 
 
 class LiveSession:
@@ -102,6 +120,9 @@ class LiveSession:
         Factory ``() -> FeatureStreamLike`` or an instance; default :class:`attunexr.features.FeatureStream`.
     detector
         Object with ``.estimate(rows_df)`` or a callable ``rows_df -> list[Estimate]``; ``None`` = features only.
+        A detector with ``new_state()`` (the project's detectors) keeps its live state in an object this session
+        owns (:attr:`detector_state`): created at :meth:`start`, passed to every ``estimate(rows, state=...)``
+        and dropped at :meth:`stop`, so sessions sharing one fitted detector never share history.
     recorder
         A :class:`SessionRecorder` that receives every chunk, estimate, command, event and decision.
     hooks
@@ -151,8 +172,13 @@ class LiveSession:
         else:
             self.features = features()
         self._estimate = _as_estimator(detector)
+        self._stateful = _stateful(detector)
+        #: this session's live state of the detector (``None`` before start and after stop)
+        self.detector_state: Any = None
         self.recorder = recorder
         self.hooks: list[SessionHook] = list(hooks)
+        #: what hooks see of this session (id, clock, record, send a command), never the session itself
+        self.context = HookContext(self.session_id, self.now, self.record, self.send_command)
         self.reorder_timeout = reorder_timeout
         self.reorder_window = reorder_window
         self.stale_after = stale_after
@@ -180,6 +206,8 @@ class LiveSession:
         """Start the pipeline (and the recorder's flusher)."""
         if self.state != "created":
             return
+        if self._stateful is not None:
+            self.detector_state = self._stateful.new_state()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._run(), name=f"session-{self.session_id}"))
         self._tasks.append(loop.create_task(self._ticker(), name=f"session-{self.session_id}-tick"))
@@ -211,6 +239,7 @@ class LiveSession:
         if self.state in ("stopped", "created"):
             if self.state == "created" and self.recorder is not None and not self.recorder.closed:
                 await self.recorder.close()
+            self.detector_state = None
             self.state = "stopped"
             return
         self.state = "stopping"
@@ -243,6 +272,7 @@ class LiveSession:
             s.close()
         if self.recorder is not None:
             await self.recorder.close()
+        self.detector_state = None  # the session's detector state ends with it
         self.state = "stopped"
 
     async def __aenter__(self) -> LiveSession:
@@ -267,7 +297,7 @@ class LiveSession:
         self._publish(
             "event", {"v": 1, "type": "event", "t": event.onset, "label": event.label, "value": event.value}
         )
-        self._run_hooks(SessionUpdate("event", event.onset, self, event=event))
+        self._run_hooks(SessionUpdate("event", event.onset, self.context, event=event))
 
     async def add_cue(self, cue: Cue, source: str = "vr") -> None:
         """Record a cue onset (a trauma scene, a spider appearing); its response is scored once its epoch has arrived."""
@@ -276,7 +306,7 @@ class LiveSession:
             self.recorder.append_record("cue", payload, t=cue.onset)
         self.cue_scorer.add_cue(cue)
         self._publish("event", {"v": 1, "type": "cue", "t": cue.onset, "category": cue.category, "id": cue.cue_id})
-        self._run_hooks(SessionUpdate("cue", cue.onset, self, cue=cue))
+        self._run_hooks(SessionUpdate("cue", cue.onset, self.context, cue=cue))
 
     def _cue_responses(self, responses: list[CueResponse]) -> None:
         for r in responses:
@@ -288,7 +318,7 @@ class LiveSession:
             }
             if self.recorder is not None:
                 self.recorder.append_record("cue_response", payload, t=r.cue.onset)
-            self._run_hooks(SessionUpdate("cue_response", r.cue.onset, self, cue=r.cue, cue_response=r))
+            self._run_hooks(SessionUpdate("cue_response", r.cue.onset, self.context, cue=r.cue, cue_response=r))
 
     def record(self, kind: str, payload: Any, t: float | None = None) -> None:
         """Log a decision, proposal, alert ... with its evidence and tell subscribers of ``decision``."""
@@ -320,7 +350,7 @@ class LiveSession:
         if fut is not None and not fut.done():
             fut.set_result(ack)
         self._publish("ack", {"v": 1, "type": "ack", **ack})
-        self._run_hooks(SessionUpdate("ack", self.now(), self, ack=ack))
+        self._run_hooks(SessionUpdate("ack", self.now(), self.context, ack=ack))
 
     def now(self) -> float:
         """Latest sample time seen on the session clock (NaN before any data)."""
@@ -506,7 +536,7 @@ class LiveSession:
             self.recorder.append_record("quality", q, t=buf.last_t)
         self._publish("quality", q)
         self._run_hooks(
-            SessionUpdate("quality", buf.last_t if buf.last_t is not None else math.nan, self, quality=q)
+            SessionUpdate("quality", buf.last_t if buf.last_t is not None else math.nan, self.context, quality=q)
         )
 
     def _rows_frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -529,7 +559,12 @@ class LiveSession:
                     self.recorder.append_record("features", r, t=float(r.get("t_end", math.nan)))
             return
         df = self._rows_frame(rows)
-        estimates = self._estimate(df)
+        if self._stateful is not None:
+            if self.detector_state is None:  # rows processed without start() (process() called directly)
+                self.detector_state = self._stateful.new_state()
+            estimates = self._stateful.estimate(df, state=self.detector_state)
+        else:
+            estimates = self._estimate(df)
         trig = getattr(trigger, "sent_at", None)
         for row, est in zip(rows, estimates, strict=False):
             quality = {k: float(v) for k, v in row.items() if k.startswith("q_") or k == "quality_ok"}
@@ -557,7 +592,7 @@ class LiveSession:
                 self.latencies_ms.append(latency)
             if self.recorder is not None:
                 self.recorder.append_record("estimate", se, t=se.t_end)
-            self._run_hooks(SessionUpdate("estimate", se.t_end, self, estimate=se, row=row))
+            self._run_hooks(SessionUpdate("estimate", se.t_end, self.context, estimate=se, row=row))
 
     def _run_hooks(self, update: SessionUpdate) -> None:
         for hook in self.hooks:

@@ -1,9 +1,10 @@
-"""Data objects that flow out of a live session: state estimates, commands, updates for hooks."""
+"""Data objects that flow out of a live session: state estimates, commands, updates for hooks and their context."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +13,8 @@ from attunexr.errors import ConfigurationError
 if TYPE_CHECKING:
     from attunexr.features import Cue, CueResponse
     from attunexr.recording import Event
-    from attunexr.session._live import LiveSession
 
-__all__ = ["COMMANDS", "Command", "SessionUpdate", "StateEstimate"]
+__all__ = ["COMMANDS", "Command", "HookContext", "SessionUpdate", "StateEstimate"]
 
 #: Commands a VR client must understand (see docs/vr-protocol.md).
 COMMANDS = ("set_level", "pause", "resume", "prompt_suds", "end")
@@ -121,17 +121,63 @@ class Command:
         return msg
 
 
+class HookContext:
+    """What a hook may use of its session: which session, its clock, the log and the VR client.
+
+    Hooks (exposure controller, safety monitors) get this narrow view instead of the mutable
+    :class:`~attunexr.session.LiveSession`, so a hook cannot reach the session's buffers, detector, subscribers or
+    other hooks. :class:`~attunexr.session.LiveSession` builds one per session; an application or a test can build
+    one from its own functions.
+
+    Parameters
+    ----------
+    session_id
+        The session's identifier.
+    now
+        ``() -> float``: the session clock (latest sample time; NaN before any data).
+    record
+        ``(kind, payload, t) -> None``: log a decision, proposal, alert ... with its evidence.
+    send_command
+        ``(command) -> command id``: send a command to the VR client (logged, never dropped).
+    """
+
+    __slots__ = ("_now", "_record", "_send", "session_id")
+
+    def __init__(self, session_id: str, now: Callable[[], float],
+                 record: Callable[[str, Any, float | None], None], send_command: Callable[[Command], str]) -> None:
+        self.session_id = session_id
+        self._now = now
+        self._record = record
+        self._send = send_command
+
+    def now(self) -> float:
+        """The session clock now (latest sample time seen; NaN before any data)."""
+        return self._now()
+
+    def record(self, kind: str, payload: Any, t: float | None = None) -> None:
+        """Log ``payload`` as a ``kind`` record (``decision``, ``proposal`` and ``alert`` also reach subscribers)."""
+        self._record(kind, payload, t)
+
+    def send_command(self, command: Command) -> str:
+        """Send ``command`` to the VR client (logged; delivery is never dropped); returns its id."""
+        return self._send(command)
+
+    def __repr__(self) -> str:
+        return f"<HookContext {self.session_id}>"
+
+
 @dataclass
 class SessionUpdate:
     """What hooks (exposure controller, safety monitors) receive.
 
     ``kind`` is ``"estimate"``, ``"event"``, ``"quality"``, ``"ack"``, ``"cue"`` or ``"cue_response"``; the matching
-    attribute is set. ``row`` holds the feature row behind an estimate.
+    attribute is set. ``row`` holds the feature row behind an estimate. ``context`` is the hook's narrow view of
+    its session (:class:`HookContext`: id, clock, record, send a command), never the session itself.
     """
 
     kind: str
     t: float
-    session: LiveSession
+    context: HookContext
     estimate: StateEstimate | None = None
     row: dict[str, Any] | None = None
     event: Event | None = None

@@ -20,7 +20,7 @@ import pandas as pd
 
 from attunexr.models import Estimate, MotionHistory, MotionSicknessModel
 from attunexr.safety import Alert, CybersicknessMonitor, SafetyObservation
-from attunexr.session._messages import SessionUpdate
+from attunexr.session._messages import HookContext, SessionUpdate
 
 __all__ = ["HeadMotionSickness"]
 
@@ -98,11 +98,11 @@ class HeadMotionSickness:
             if v is not None and math.isfinite(v):
                 self.history.add_fms(update.event.onset, float(v))
                 self._fms = (update.event.onset, float(v))
-                self._observe(update.t, update.session)
+                self._observe(update.t, update.context)
         elif update.kind == "estimate" and update.estimate is not None:
-            self._observe(update.t, update.session)
+            self._observe(update.t, update.context)
 
-    def _observe(self, t: float, session: Any) -> None:
+    def _observe(self, t: float, context: HookContext) -> None:
         last = self.outputs[-1] if self.outputs else None
         ok = bool(last and last["ok"])
         obs = SafetyObservation(
@@ -116,10 +116,10 @@ class HeadMotionSickness:
         alerts = self.monitor.update(obs)
         self.alerts.extend(alerts)
         for a in alerts:
-            session.record(
+            context.record(
                 "alert", {"monitor": a.monitor, "message": a.message, "action": str(a.action)}, t=t
             )
-            logger.info("session %s: %s", getattr(session, "session_id", "?"), a.message)
+            logger.info("session %s: %s", context.session_id, a.message)
 
     def latest(self) -> dict[str, Any] | None:
         """The last estimate and forecast (``None`` before the first window)."""

@@ -34,7 +34,7 @@ from attunexr.exposure import (
     trend_per_minute,
 )
 from attunexr.simulation._calibration import SCL_OFFSET, Calibration, load_calibration
-from attunexr.simulation._dynamics import FEAR_FLOOR, latent_step
+from attunexr.simulation._dynamics import FEAR_FLOOR, latent_step, suds_report
 from attunexr.simulation._estimator import WindowArousalEstimator
 from attunexr.simulation._physiology import (
     _SCR_RISE,
@@ -320,9 +320,8 @@ def run_study(
             since_first = int(t) - cfg.first_prompt_s
             if since_first >= 0 and since_first % cfg.prompt_every_s == 0:  # SUDS/FMS prompts and safety rules
                 j = since_first // cfg.prompt_every_s
-                answered = running & (u_prompt[j, 0] >= pop.unanswered_p)
-                raw = 100.0 * fear + pop.suds_bias + pop.suds_noise * (2.0 * u_prompt[j, 1] - 1.0) * 1.7
-                suds = np.clip(np.round(raw / 5.0) * 5.0, 0.0, 100.0)
+                answers, suds = suds_report(fear, pop, u_prompt[j, 0], u_prompt[j, 1])
+                answered = running & answers
                 personal.update(p_last, suds, answered)
                 suds_val = np.where(answered, suds, suds_val)
                 suds_t = np.where(answered, t, suds_t)

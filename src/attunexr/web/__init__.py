@@ -7,7 +7,7 @@ set level, pause/resume/stop, notes) over one :class:`attunexr.session.LiveSessi
 """
 
 from attunexr.web._app import create_app
-from attunexr.web._engine import SessionEngine, default_levels
+from attunexr.web._engine import SessionEngine
 from attunexr.web._live import LiveRegistry, LiveSessionRunner
 from attunexr.web._live_bridge import build_engine, load_replay_recording
 from attunexr.web._settings import Settings
@@ -19,6 +19,5 @@ __all__ = [
     "Settings",
     "build_engine",
     "create_app",
-    "default_levels",
     "load_replay_recording",
 ]

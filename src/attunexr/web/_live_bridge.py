@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from attunexr.errors import ConfigurationError
+from attunexr.exposure import load_hierarchy
 from attunexr.io.datasets import get_dataset
 from attunexr.models import load_named_model
 from attunexr.recording import Recording
-from attunexr.web._adapters import ControllerAdapter, DetectorAnalyzer, SupervisorAdapter, hierarchy_levels
-from attunexr.web._engine import ClientSource, ReplaySource, SensorSource, SessionEngine, default_levels
+from attunexr.web._adapters import ControllerAdapter, DetectorAnalyzer, SupervisorAdapter
+from attunexr.web._engine import ClientSource, ReplaySource, SensorSource, SessionEngine
 
 __all__ = ["build_engine", "load_replay_recording", "scenario_levels"]
 
@@ -72,8 +73,8 @@ def _safety(plan: dict[str, Any]) -> SupervisorAdapter:
 
 
 def scenario_levels(scenario: str) -> list[dict[str, Any]]:
-    """The scenario's hierarchy: :mod:`attunexr.exposure`'s built-in one, else the web app's default."""
-    return hierarchy_levels(scenario) or default_levels(scenario)
+    """The scenario's hierarchy from :mod:`attunexr.exposure` (the one level catalogue), as the VR client gets it."""
+    return load_hierarchy(scenario).client_levels()
 
 
 def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None,
@@ -86,7 +87,7 @@ def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None,
     source_spec = plan.get("source", "virtual")
     source: Any
     if source_spec == "virtual":
-        from attunexr.web._virtual import VirtualPatientSource
+        from attunexr.simulation import VirtualPatientSource
 
         source = VirtualPatientSource(len(levels), seed=int(plan.get("seed", 0)))
     elif source_spec == "client":

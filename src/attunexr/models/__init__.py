@@ -5,6 +5,7 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 """
 
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
+from attunexr.models._data import extract_table, feature_table
 from attunexr.models._detector import NON_FEATURE_COLUMNS, TIME_IN_VR, ArousalDetector, CybersicknessDetector
 from attunexr.models._estimate import Estimate
 from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
@@ -105,6 +106,8 @@ __all__ = [
     "evaluate_loso",
     "expected_calibration_error",
     "external_predictions",
+    "extract_table",
+    "feature_table",
     "fit_motion_model",
     "fit_tolerance_model",
     "feature_shift",

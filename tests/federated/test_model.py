@@ -68,3 +68,24 @@ def test_evaluate_returns_aggregate_numbers_only(stress_sites: list[Site]) -> No
     assert ev["auroc_ci_low"] <= ev["auroc"] <= ev["auroc_ci_high"]
     assert site.evaluate(w, part="train", n_boot=0)["n_subjects"] == site.n_train_subjects
     assert math.isnan(site.evaluate(w, n_boot=0)["auroc_ci_low"])
+
+
+def test_the_site_auroc_and_bootstrap_are_the_projects(stress_sites: list[Site]) -> None:
+    """Sites compute AUROC and its subject bootstrap without importing attunexr.models (seconds per Flower
+    message); the numbers must be the project's helpers' to the last digit."""
+    from attunexr.federated._evaluate import auroc as site_auroc
+    from attunexr.federated._evaluate import subject_bootstrap_auroc
+    from attunexr.federated._model import predict_logit
+    from attunexr.models import auroc, bootstrap_ci
+
+    site = stress_sites[1]
+    w, _, _ = site.fit(initial_weights(len(site.feature_names)), epochs=3)
+    X, y, g = site.arrays("test")
+    t = (y == 1).astype(int)
+    z = predict_logit(w, X)
+    assert site_auroc(t, z) == auroc(t, z)
+    ref = bootstrap_ci(t, z, t, g.astype(object), n_boot=60, random_state=4,
+                       metric_fn=lambda a, b, c: {"auroc": auroc(a, b)})["auroc"]
+    assert list(subject_bootstrap_auroc(t, z, g, 60, seed=4)) == ref["ci"]
+    ties = np.array([0.1, 0.1, 0.2, 0.2, 0.3])
+    assert site_auroc(np.array([0, 1, 0, 1, 1]), ties) == auroc(np.array([0, 1, 0, 1, 1]), ties)

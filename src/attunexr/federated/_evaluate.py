@@ -1,7 +1,7 @@
 """Evaluation of federated weights on a site, the centralized comparisons, and FedAvg simulated in one process.
 
-Every figure is computed on a site's held-out people (its ``test`` part), with a subject-level bootstrap CI
-(:func:`attunexr.models.bootstrap_ci`: whole people resampled with replacement). What a site reports is aggregate
+Every figure is computed on a site's held-out people (its ``test`` part), with a subject-level bootstrap CI (whole
+people resampled with replacement, drawn as :func:`attunexr.models.bootstrap_ci` draws them). What a site reports is aggregate
 only: AUROC, its CI, the numbers of people and windows, the mean log-loss.
 
 :func:`centralized_comparison` gives the references the issue asks for on the same people: the *pooled* model (the
@@ -29,20 +29,73 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FedAvgResult",
+    "auroc",
     "centralized_comparison",
     "evaluate_arrays",
     "fedavg_aggregate",
     "simulate_fedavg",
+    "subject_bootstrap_auroc",
     "train_pooled",
 ]
 
 Weights = list[NDArray[np.float64]]
 
 
-def _auroc_only(y: Any, p: Any, yhat: Any) -> dict[str, float]:
-    from attunexr.models import auroc
+def auroc(t: NDArray[np.int_], score: NDArray[np.float64]) -> float:
+    """AUROC by the Mann-Whitney statistic (ties count one half); NaN with one class or non-finite scores.
 
-    return {"auroc": auroc(y, p)}
+    The same computation as :func:`attunexr.models.auroc` (a test holds them equal); repeated here because
+    importing :mod:`attunexr.models` costs seconds and Flower evaluates in a fresh process for every message.
+    """
+    t = np.asarray(t)
+    pos = t == 1
+    n1 = int(np.count_nonzero(pos))
+    n0 = t.size - n1
+    score = np.asarray(score, dtype=np.float64)
+    if n1 == 0 or n0 == 0 or not np.isfinite(score).all():
+        return math.nan
+    order = np.argsort(score)
+    ps = score[order]
+    starts = np.empty(ps.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(ps[1:], ps[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1
+    pos_in = np.bincount(group, weights=pos[order], minlength=int(group[-1]) + 1)
+    neg_in = np.bincount(group, minlength=int(group[-1]) + 1) - pos_in
+    neg_below = np.cumsum(neg_in) - neg_in
+    return float(np.sum(pos_in * (neg_below + 0.5 * neg_in)) / (n1 * n0))
+
+
+def subject_bootstrap_auroc(
+    t: NDArray[np.int_],
+    score: NDArray[np.float64],
+    groups: NDArray[Any],
+    n_boot: int,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile CI of the AUROC over ``n_boot`` resamples of whole subjects with replacement.
+
+    Draws exactly as :func:`attunexr.models.bootstrap_ci` (same generator, same order), so the CI equals the
+    project's for the same seed (a test holds them equal); resamples holding one class only are dropped.
+    """
+    uniq, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=uniq.size))])
+    members = [order[bounds[g] : bounds[g + 1]] for g in range(uniq.size)]
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, uniq.size, uniq.size)
+        rows = np.concatenate([members[g] for g in pick])
+        v = auroc(t[rows], score[rows])
+        if np.isfinite(v):
+            reps.append(v)
+    if not reps:
+        return math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    r = np.asarray(reps)
+    return float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))
 
 
 def evaluate_arrays(
@@ -55,19 +108,12 @@ def evaluate_arrays(
     seed: int = 0,
 ) -> dict[str, float]:
     """``{"auroc", "auroc_ci_low", "auroc_ci_high", "n_subjects", "n_windows", "loss"}`` of ``weights`` on
-    standardized rows (numbers only; NaN where undefined, e.g. the CI with ``n_boot=0``)."""
-    from attunexr.models import bootstrap_ci
-
+    standardized rows (numbers only; NaN where undefined, e.g. the CI with ``n_boot=0``). ``loss`` is the plain
+    (unweighted) mean log-loss."""
     z = predict_logit(weights, X)
     t = (np.asarray(y) == 1.0).astype(int)
-    ci_low = ci_high = math.nan
-    if n_boot > 0:
-        block = bootstrap_ci(t, z, t, np.asarray(groups, dtype=object), n_boot=n_boot, random_state=seed,
-                             metric_fn=_auroc_only)["auroc"]
-        ci: list[float | None] = list(block["ci"])  # type: ignore[call-overload]
-        ci_low = float(ci[0]) if ci[0] is not None else math.nan
-        ci_high = float(ci[1]) if ci[1] is not None else math.nan
-    point = _auroc_only(t, z, t)["auroc"]
+    ci_low, ci_high = subject_bootstrap_auroc(t, z, groups, n_boot, seed) if n_boot > 0 else (math.nan, math.nan)
+    point = auroc(t, z)
     return {
         "auroc": float(point),
         "auroc_ci_low": ci_low,
@@ -109,24 +155,26 @@ def centralized_comparison(
     """Pooled, local and leave-site-out pooled references, each on every site's held-out people.
 
     ``epochs_equiv`` = rounds x local epochs of the federated run, so every model takes as many gradient steps.
-    Returns ``{"per_site": {site: {"pooled": {"value", "ci"}, "local": {"value", "ci"}}},
+    ``seed`` seeds the subject bootstrap. Returns ``{"per_site": {site: {"pooled": {"value", "ci"}, "local":
+    {"value", "ci"}}},
     "leave_site_out_pooled": {site: {"value", "ci"}}, "epochs_equiv": ..., "lr": ...}``.
     """
     if len({s.name for s in sites}) != len(sites):
         raise ConfigurationError(f"site names must differ, got {[s.name for s in sites]}")
+
+    def on_test(site: Site, w: Weights) -> dict[str, Any]:
+        X, y, g = site.arrays("test")
+        return _value_ci(evaluate_arrays(w, X, y, g, n_boot=n_boot, seed=seed))
+
     pooled = train_pooled(sites, epochs=epochs_equiv, lr=lr)
     per_site: dict[str, Any] = {}
     for s in sites:
         local = train_pooled([s], epochs=epochs_equiv, lr=lr)
-        per_site[s.name] = {
-            "pooled": _value_ci(s.evaluate(pooled, n_boot=n_boot)),
-            "local": _value_ci(s.evaluate(local, n_boot=n_boot)),
-        }
+        per_site[s.name] = {"pooled": on_test(s, pooled), "local": on_test(s, local)}
     lso: dict[str, Any] = {}
     if len(sites) >= 2:
         for s in sites:
-            w = train_pooled([o for o in sites if o is not s], epochs=epochs_equiv, lr=lr)
-            lso[s.name] = _value_ci(s.evaluate(w, n_boot=n_boot))
+            lso[s.name] = on_test(s, train_pooled([o for o in sites if o is not s], epochs=epochs_equiv, lr=lr))
     return {"per_site": per_site, "leave_site_out_pooled": lso, "epochs_equiv": int(epochs_equiv), "lr": lr,
             "seed": seed}
 

@@ -3,7 +3,11 @@
 Each round, every site's update is clipped to L2 norm ``C`` and the server adds Gaussian noise of standard
 deviation ``noise_multiplier * C`` to the sum (``noise_multiplier * C / m`` to the mean of ``m`` sites), which is
 what Flower's ``DifferentialPrivacyServerSideFixedClipping`` does. One site's whole data changes the sum by at most
-``C``, so a round is the Gaussian mechanism with sensitivity ``C`` and noise ``sigma = noise_multiplier``.
+``C``, so a round is the Gaussian mechanism with sensitivity ``C`` and noise ``sigma = noise_multiplier``
+(McMahan et al., "Learning Differentially Private Recurrent Language Models", ICLR 2018). Caveats: the guarantee is
+per *site* (a whole clinic's data), not per person; Flower averages the clipped updates weighted by each site's
+number of windows, so a site's share of the mean is ``n_i / N`` rather than ``1 / m`` (for the two stress sites,
+8156 and 7799 training windows, 0.511 instead of 0.5: the stated epsilon is about 2 % optimistic there).
 
 Privacy accounting follows Rényi differential privacy (Mironov, "Rényi Differential Privacy", CSF 2017): the Gaussian
 mechanism is ``(alpha, alpha / (2 sigma^2))``-RDP for every order ``alpha > 1``; RDP composes additively over rounds;

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,7 +239,8 @@ class Site:
         self._t_end = t_end
         values = self._transform(raw)
         train = ~is_test
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a feature missing in every row: filled with 0
             mean = np.nanmean(values[train], axis=0) if train.any() else np.zeros(values.shape[1])
         #: the site's own training-part means after the log transform (imputation values; local)
         self.fill_ = np.where(np.isfinite(mean), mean, 0.0)

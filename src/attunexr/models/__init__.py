@@ -5,7 +5,7 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 """
 
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
-from attunexr.models._data import feature_table
+from attunexr.models._data import extract_table, feature_table
 from attunexr.models._detector import (
     NON_FEATURE_COLUMNS,
     TIME_IN_VR,
@@ -121,6 +121,7 @@ __all__ = [
     "evaluate_motion",
     "expected_calibration_error",
     "external_predictions",
+    "extract_table",
     "feature_shift",
     "feature_table",
     "fit_motion_model",

@@ -1,0 +1,37 @@
+"""Federated training of the stress detector across sites that keep their data.
+
+Each site (a clinic; here a dataset, a participant-disjoint part of one, or a BIDS folder) turns its recordings into
+the project's feature windows, standardizes them with its own statistics and trains a logistic regression locally
+(:class:`Site`); a server averages the weights (FedAvg, FedProx optional) and never sees a row, a feature value or an
+identifier: only weights, the number of training windows and aggregate metrics leave a site. The pure-Python layer
+here (sites, learner, evaluation, privacy accounting, registration) runs without Flower; the Flower processes build
+on it.
+"""
+
+from attunexr.federated._evaluate import (
+    FedAvgResult,
+    centralized_comparison,
+    fedavg_aggregate,
+    simulate_fedavg,
+)
+from attunexr.federated._privacy import add_gaussian_noise, clip_update, gaussian_epsilon
+from attunexr.federated._register import register_global_model
+from attunexr.federated._site import FEATURES, Site, SiteSpec, Weights, initial_weights, load_site, parse_site
+
+__all__ = [
+    "FEATURES",
+    "FedAvgResult",
+    "Site",
+    "SiteSpec",
+    "Weights",
+    "add_gaussian_noise",
+    "centralized_comparison",
+    "clip_update",
+    "fedavg_aggregate",
+    "gaussian_epsilon",
+    "initial_weights",
+    "load_site",
+    "parse_site",
+    "register_global_model",
+    "simulate_fedavg",
+]

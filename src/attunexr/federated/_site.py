@@ -300,7 +300,7 @@ class Site:
 
     def evaluate(self, weights: Weights, *, part: str = "test", n_boot: int = 500) -> dict[str, float]:
         """Aggregate numbers of ``weights`` on ``part``: AUROC with a subject-bootstrap CI, people, windows, loss."""
-        from attunexr.federated._evaluate import evaluate_arrays
+        from attunexr.federated._scores import evaluate_arrays
 
         X, y, g = self.arrays(part)
         return evaluate_arrays(weights, X, y, g, n_boot=n_boot)

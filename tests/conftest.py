@@ -289,7 +289,7 @@ _LEAKS = {
     "class name": r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Controller|Monitor|Supervisor|Stream|Source|Detector|Estimator"
                   r"|Classifier|Regression|Pipeline|Engine|Tracker)\b",
     "microsecond time": r"\d{2}:\d{2}:\d{2}\.\d{3,}",
-    "Python dict or repr": r"\{'|\{\"|\[\{|<[a-z_.]+ object at",
+    "Python dict or repr": r"\{'|\{\"|\[\{|\['|<[a-z_.]+ object at",
     "Python None": r"\bNone\b",
     "snake_case code or key": r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b",
 }

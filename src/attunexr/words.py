@@ -76,6 +76,7 @@ REASONS: dict[str, str] = {
     "collecting_baseline": "The AI is still collecting the resting baseline.",
     "poor_signal_quality": "The signals are too poor for an estimate.",
     "signal_gaps": "The signals have gaps, so no estimate was made.",
+    "uncertain": "The estimate is too uncertain (its prediction set is not exactly one class).",
     "atypical_input": "The signals look unlike the training data, so no estimate was made.",
     # safety monitors and actions
     "overload": "Overload: arousal or distress too high for too long.",
@@ -176,6 +177,13 @@ LABELS: dict[str, str] = {
 }
 
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+#: Class names of the program (``ArousalDetector``, ``OverloadMonitor``): shown as words (``arousal detector``).
+_CLASS = re.compile(r"\b(?:[A-Z][a-z0-9]+)+(?:Controller|Monitor|Supervisor|Stream|Source|Detector|Estimator"
+                    r"|Classifier|Regression|Pipeline|Engine|Tracker)\b")
+#: A Python list of strings as ``repr`` writes it: ``['a', 'b']``.
+_LIST_REPR = re.compile(r"\[('[^'\]]*'(?:,\s*'[^'\]]*')*)\]")
+#: A Python dict of simple values as ``repr`` writes it: ``{'lightgbm': 0.86, 'logistic': 0.82}``.
+_DICT_REPR = re.compile(r"\{('[^']*':\s*[^,{}]+(?:,\s*'[^']*':\s*[^,{}]+)*)\}")
 
 
 def _humanize(code: str) -> str:
@@ -211,7 +219,14 @@ def label(key: str | None) -> str:
 
 
 def words_in(text: str) -> str:
-    """Replace the snake_case codes inside a free text by their labels (or humanized words)."""
+    """A free text with its codes in words: snake_case codes become labels, class names words
+    (``ArousalDetector`` -> ``arousal detector``), Python lists of strings plain lists, and ``None`` ``n/a``."""
+    text = _LIST_REPR.sub(lambda m: ", ".join(v.strip().strip("'") for v in m.group(1).split(",")), text)
+    text = _DICT_REPR.sub(lambda m: ", ".join(f"{k.strip().strip(chr(39))} {v.strip().strip(chr(39))}"
+                                              for k, v in (item.split(":", 1) for item in m.group(1).split(","))),
+                          text)
+    text = _CLASS.sub(lambda m: re.sub(r"(?<!^)(?=[A-Z])", " ", m.group(0)).lower(), text)
+    text = re.sub(r"\bNone\b", "n/a", text)
     return _SNAKE.sub(lambda m: LABELS.get(m.group(0), _humanize(m.group(0))), text)
 
 

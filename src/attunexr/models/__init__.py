@@ -5,6 +5,7 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 """
 
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
+from attunexr.models._card import render_card_html
 from attunexr.models._detector import NON_FEATURE_COLUMNS, TIME_IN_VR, ArousalDetector, CybersicknessDetector
 from attunexr.models._estimate import Estimate
 from attunexr.models._evaluation import compare_predictions, external_predictions, loso_predictions, summarize
@@ -119,6 +120,7 @@ __all__ = [
     "motion_table",
     "per_subject_metrics",
     "reactivity_sentence",
+    "render_card_html",
     "render_reactivity_report",
     "render_report",
     "responses_table",

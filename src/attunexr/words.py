@@ -155,6 +155,20 @@ LABELS: dict[str, str] = {
     "final_level": "level reached",
     "fear_reduction": "reduction in fear",
     "cybersickness": "cybersickness",
+    "overload_per_session": "overload events per session",
+    "sickness_per_session": "cybersickness events per session",
+    "max_level_mean": "mean highest level reached",
+    "dropout_rate": "dropout rate",
+    "sessions_delivered": "sessions delivered",
+    "escalation_requests_during_signal_loss": "escalation requests during signal loss (all blocked)",
+    "escalations_blocked_by_quality_or_abstention": "escalations blocked (poor signals or the AI abstained)",
+    "sessions_ended_by_cybersickness": "sessions ended by cybersickness",
+    "safety_de_escalations": "step-downs by a safety rule",
+    "time_below_window": "time below the therapeutic window",
+    "time_above_window": "time above the therapeutic window",
+    "time_below_window_at_max_level": "time below the window at the highest level",
+    "therapeutic_window": "therapeutic window",
+    "session_length_s": "session length (s)",
     # session fields
     "max_level": "highest level allowed",
     "max_step": "largest step",
@@ -277,7 +291,9 @@ def describe(value: object, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+        if math.isinf(value):
+            return "no limit" if value > 0 else "no lower limit"
+        return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, datetime):

@@ -200,9 +200,19 @@ _LIST_REPR = re.compile(r"\[('[^'\]]*'(?:,\s*'[^'\]]*')*)\]")
 _DICT_REPR = re.compile(r"\{('[^']*':\s*[^,{}]+(?:,\s*'[^']*':\s*[^,{}]+)*)\}")
 
 
+_UNITS = {"s": "s", "ms": "ms", "m": "m", "cm": "cm", "mm": "mm", "hz": "Hz", "bpm": "bpm", "us": "µS"}
+
+
 def _humanize(code: str) -> str:
-    """``arousal_below_window`` -> ``arousal below window``: readable when no label exists."""
-    return re.sub(r"[_\s]+", " ", code).strip()
+    """``arousal_below_window`` -> ``arousal below window``, ``min_dwell_s`` -> ``min dwell (s)``, ``n_levels`` ->
+    ``number of levels``: readable when no label exists."""
+    parts = [p for p in re.split(r"[_\s]+", code) if p]
+    unit = ""
+    if len(parts) > 1 and parts[-1] in _UNITS:
+        unit = f" ({_UNITS[parts.pop()]})"
+    if len(parts) > 1 and parts[0] == "n":
+        parts[0] = "number of"
+    return " ".join(parts) + unit
 
 
 def reason_sentence(code: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -14,7 +15,8 @@ from .conftest import LiveServer, sign_in
 pytestmark = pytest.mark.browser
 
 
-def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser, artifacts_dir: Path) -> None:
+def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser, artifacts_dir: Path,
+                                      clinician_words: Any) -> None:
     demo = live_server.services.ensure_demo("demo-password-1", scenario="heights")
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -46,6 +48,8 @@ def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser
     page.wait_for_timeout(1500)  # let the charts fill before the screenshot
     page.screenshot(path=str(artifacts_dir / "dashboard-proposal.png"), full_page=True)
     target = page.locator(".proposal .ptitle").first.inner_text()
+    # the dashboard speaks a clinician's words: no codes, keys, class names or microsecond times
+    clinician_words(page.locator("#dash").inner_text())
     to_level = re.search(r"→ (\d+)", target)
     assert to_level is not None
     approve.click()

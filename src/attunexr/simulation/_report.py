@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ def _policy(name: str) -> str:
 
 def _number(value: object) -> str:
     """A figure of the tables: 4 significant digits, integers as they are, no Python reprs."""
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):
         return f"{value:.4g}"
     return html.escape(describe(value))
 

@@ -62,3 +62,15 @@ def test_shipped_model_cards_in_words(name: str, clinician_words: Any) -> None:
     text = visible_html_text(render_card_html(card))
     assert f"Model card: {card['model']['name']}" in text
     clinician_words(text)
+
+
+def test_reactivity_report_in_words(tmp_path: Path, clinician_words: Any) -> None:
+    from attunexr.models import analyse_reactivity, write_reactivity_report
+    from attunexr.simulation import CueStudyTruth, simulate_cue_study
+
+    recs, parts = simulate_cue_study(20, 8, n_sessions=2, truth=CueStudyTruth(), seed=11)
+    res = analyse_reactivity(recs, ["trauma", "neutral"], participants=parts, group_by="group",
+                             measures=("scr_amplitude", "hr_change_mean"))
+    text = visible_html_text(write_reactivity_report(res, tmp_path / "rep").read_text())
+    assert "Mixed model (formula): scr amplitude ~" in text
+    clinician_words(text)

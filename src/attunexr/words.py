@@ -29,6 +29,7 @@ __all__ = [
     "describe",
     "label",
     "reason_sentence",
+    "sentence_case",
     "session_time",
     "timestamp_text",
     "words_in",
@@ -230,6 +231,11 @@ def reason_sentence(code: str | None) -> str:
         return code
     text = _humanize(code)
     return text[:1].upper() + text[1:] + "."
+
+
+def sentence_case(text: str) -> str:
+    """First letter upper case, the rest as it is (``str.capitalize`` would turn ``AI`` into ``ai``)."""
+    return text[:1].upper() + text[1:]
 
 
 def label(key: str | None) -> str:

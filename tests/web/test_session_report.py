@@ -134,3 +134,17 @@ def test_html_report_says_the_same(finished: Finished, clinician_words: Any) -> 
     cells = [visible_html_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", finished.html, flags=re.S)]
     missing = {w for c in cells for w in re.findall(r"[\w·→%+.:-]+", c.lower())} - pdf_words
     assert not missing, missing
+
+
+def test_a_session_that_never_started_still_reads_well(monkeypatch: pytest.MonkeyPatch, clinician_words: Any) -> None:
+    """No events at all, and no DejaVu font (Helvetica fallback): the PDF still has its header and says 'none'."""
+    import attunexr.web._report as report
+
+    monkeypatch.setattr(report, "_DEJAVU", Path("/nonexistent-fonts"))
+    data = report.ReportData(session_id=7, pseudonym="P-EMPTY", clinician="dr-lee", scenario="public_speaking",
+                             status="planned", started_at=None, ended_at=None)
+    pdf = report.render_report_pdf(data)
+    text = _flat(" ".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(pdf)).pages))
+    assert "Exposure session report: P-EMPTY, not started" in text and "Clinician dr-lee" in text
+    assert "Scenario public speaking" in text and "No AI proposals." in text and "Before not recorded" in text
+    clinician_words(text)

@@ -15,7 +15,7 @@ from typing import Any
 import attunexr
 from attunexr.models._detector import _Detector
 from attunexr.models._tasks import TaskSpec
-from attunexr.words import describe, label, timestamp_text, words_in
+from attunexr.words import describe, label, sentence_case, timestamp_text, words_in
 
 __all__ = ["build_card", "evidence_claims", "render_card_html"]
 
@@ -404,7 +404,7 @@ def render_card_html(card: dict[str, Any], standalone: bool = True) -> str:
     """
     name = str(card["model"]["name"])
     sections = "".join(
-        f"<h2>{html.escape(label(k).capitalize())}</h2>{_card_value(v)}" for k, v in card.items() if k != "schema"
+        f"<h2>{html.escape(sentence_case(label(k)))}</h2>{_card_value(v)}" for k, v in card.items() if k != "schema"
     )
     body = (f"<h1>Model card: {html.escape(name)}</h1><p>{html.escape(words_in(str(card.get('schema', ''))))}</p>"
             f"{sections}")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from attunexr.models._plots import decision_curve_png, per_subject_png, reliability_png, roc_png
-from attunexr.words import describe, label, reason_sentence, timestamp_text, words_in
+from attunexr.words import describe, label, reason_sentence, sentence_case, timestamp_text, words_in
 
 __all__ = ["render_report", "write_report"]
 
@@ -278,7 +278,7 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         for group, vals in result["subgroups"].items():
             var = variables.get(group.removeprefix("by_"))
             timed = any("elapsed_time_auroc" in v for v in vals.values())
-            parts.append(f"<h3>{html.escape(label(group.removeprefix('by_')).capitalize())}</h3>")
+            parts.append(f"<h3>{html.escape(sentence_case(label(group.removeprefix('by_'))))}</h3>")
             if var:
                 parts.append(
                     f"<p>{_fmt(str(var['description']))}; split {_fmt(str(var['split']))}; "

@@ -40,6 +40,7 @@ from attunexr.words import (  # noqa: E402
     describe,
     label,
     reason_sentence,
+    sentence_case,
     session_time,
     words_in,
 )
@@ -357,7 +358,7 @@ class ReportData:
             ReportSection(
                 "Simulator Sickness Questionnaire", "report-ssq",
                 ["", "nausea", "oculomotor", "disorientation", "total"],
-                [[label(w).capitalize()] + ([f"{q.nausea:.1f}", f"{q.oculomotor:.1f}", f"{q.disorientation:.1f}",
+                [[sentence_case(label(w))] + ([f"{q.nausea:.1f}", f"{q.oculomotor:.1f}", f"{q.disorientation:.1f}",
                                              f"{q.total:.1f}"] if (q := self.ssq.get(w)) else
                                             ["not recorded", "", "", ""]) for w in ("pre", "post")]),
         ]
@@ -741,7 +742,7 @@ def render_report_pdf(data: ReportData) -> bytes:
             table.setStyle(grid)
             block.append(table)
         else:
-            block.append(para(section.empty.capitalize() + ".", muted))
+            block.append(para(sentence_case(section.empty) + ".", muted))
         if section.testid == "report-reactivity":
             block += [para(n, muted) for n in data.reactivity_notes]
         story.append(CondPageBreak(40 * mm))

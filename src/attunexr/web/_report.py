@@ -48,6 +48,7 @@ from attunexr.words import (  # noqa: E402
 __all__ = [
     "CueCategory",
     "Decision",
+    "EstimatePoint",
     "LevelChange",
     "ModelUse",
     "Note",
@@ -56,6 +57,7 @@ __all__ = [
     "SafetyEvent",
     "SsqScores",
     "SudsAnswer",
+    "VitalsPoint",
     "build_report",
     "model_cards",
     "render_report_html",
@@ -292,15 +294,18 @@ class ReportData:
         return "; ".join(parts)
 
     def header_rows(self) -> list[tuple[str, str]]:
-        ended = self.end_reason and (f"ended at {session_time(self.end_t)}: {self.end_reason} "
-                                     f"(by {actor_words(self.end_by)})")
+        status = sentence_case(label(self.status))
+        if self.end_reason:
+            who = actor_words(self.end_by)
+            by = "" if who in self.end_reason else f", by {who}"
+            status += f" at {session_time(self.end_t)} ({self.end_reason}{by})"
         return [
             ("Patient (pseudonym)", self.pseudonym),
             ("Date", self.date),
             ("Clinician", self.clinician),
             ("Scenario", self.scenario_words),
             ("Session", f"number {self.session_id}; clock time {self.times}; length {self.length}"),
-            ("Status", label(self.status) + (f": {ended}" if ended else "")),
+            ("Status", status),
         ]
 
     def summary_rows(self) -> list[tuple[str, str]]:

@@ -79,12 +79,14 @@ def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser
 
     # the report names who decided what
     page.get_by_test_id("report-link").click()
-    expect(page.get_by_test_id("report-title")).to_contain_text(f"session {demo.session_id}")
-    decisions = page.locator("table").first
+    expect(page.get_by_test_id("report-title")).to_contain_text("Exposure session report")
+    expect(page.get_by_test_id("report-header")).to_contain_text(f"number {demo.session_id}")
+    decisions = page.get_by_test_id("report-proposals")
     expect(decisions).to_contain_text("approved")
     expect(decisions).to_contain_text("clinician")
     expect(page.locator("body")).to_contain_text("SUDS 95")
     page.screenshot(path=str(artifacts_dir / "report.png"), full_page=True)
+    clinician_words(page.locator("body").inner_text())
     pdf = page.request.get(f"{live_server.url}/sessions/{demo.session_id}/report.pdf")
     assert pdf.ok and pdf.body()[:5] == b"%PDF-"
     (artifacts_dir / "report.pdf").write_bytes(pdf.body())

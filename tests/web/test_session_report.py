@@ -148,3 +148,18 @@ def test_a_session_that_never_started_still_reads_well(monkeypatch: pytest.Monke
     assert "Exposure session report: P-EMPTY, not started" in text and "Clinician dr-lee" in text
     assert "Scenario public speaking" in text and "No AI proposals." in text and "Before not recorded" in text
     clinician_words(text)
+
+
+def test_model_card_page_in_words(live_server: LiveServer, finished: Finished, clinician_words: Any) -> None:
+    """The card linked from the report is rendered in the app's layout from card.json: no JSON dump."""
+    from tests.conftest import visible_html_text  # type: ignore[import-not-found]
+
+    token = live_server.token("clinician", "report-words-passphrase")
+    with live_server.client(token) as c:
+        page = c.get("/models/stress")
+    assert page.status_code == 200
+    card = re.search(r'<section class="card model-card" data-testid="model-card">(.*?)</section>', page.text, re.S)
+    assert card is not None and "<pre" not in card.group(1)
+    text = visible_html_text(card.group(1))
+    assert "Model card: stress" in text and "Intended use" in text and "95 % CI" in text
+    clinician_words(text)

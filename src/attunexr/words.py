@@ -187,6 +187,11 @@ LABELS: dict[str, str] = {
     "client": "VR headset client",
     "lsl": "Lab Streaming Layer streams",
     "ble": "Bluetooth chest strap",
+    "per_protocol": "per protocol",
+    "multiple_imputation": "multiple imputation",
+    "primary": "primary (intention to treat)",
+    "emotional_overload": "emotional overload",
+    "fall_or_injury": "fall or injury",
     "pre": "before",
     "post": "after",
 }

@@ -17,6 +17,7 @@ from attunexr.trials._analysis import ResponderResult, TrialAnalysis, analyse_tr
 from attunexr.trials._checklists import Checklist, fill_checklists
 from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
 from attunexr.trials._data import TrialData
+from attunexr.words import label
 
 __all__ = [
     "SIMULATION_WARNING",
@@ -103,8 +104,9 @@ def baseline_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
     rows.append([f"baseline {inst}, mean (SD)", *[ms([p.baseline[inst] for p in ps if inst in p.baseline])
                                                   for ps in arms.values()]])
     sites = sorted({p.site for p in data.participants})
+    site_names = {site.id: site.name for site in data.protocol.sites}
     for s in sites:
-        rows.append([f"site {s}, n", *[sum(p.site == s for p in ps) for ps in arms.values()]])
+        rows.append([f"{site_names.get(s, 'site ' + label(s))}, n", *[sum(p.site == s for p in ps) for ps in arms.values()]])
     for f in data.protocol.stratification:
         for lv in f.levels:
             rows.append([f"{f.id} = {lv}, n", *[sum(p.strata.get(f.id) == lv for p in ps) for ps in arms.values()]])
@@ -143,7 +145,7 @@ def harms_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
             ev = sum(1 for p in ps for a in p.adverse_events if a.type == t)
             who = sum(1 for p in ps if any(a.type == t for a in p.adverse_events))
             cells.append(f"{ev} ({who})")
-        rows.append([t, *cells])
+        rows.append([label(t), *cells])
     rows.append(["serious adverse events", *[str(sum(1 for p in ps for a in p.adverse_events if a.serious))
                                              for ps in arms.values()]])
     return head, rows
@@ -239,7 +241,7 @@ def render_analysis_html(report: TrialReport) -> str:
     for res in (() if an is None else (an.primary, an.per_protocol, an.multiple_imputation)):
         if res is None:
             continue
-        parts.append(f"<h2>Analysis: {html.escape(res.name)}</h2><p>{html.escape(res.model)}</p>"
+        parts.append(f"<h2>Analysis: {html.escape(label(res.name))}</h2><p>{html.escape(res.model)}</p>"
                      f"<p>Population: {html.escape(res.population)}; {res.n_participants} participants, "
                      f"{res.n_observations} observations.</p>")
         parts.append(_table(["contrast", "effect (points)", "95 % CI", "p"], _contrast_rows(res, data)))

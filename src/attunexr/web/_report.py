@@ -775,7 +775,7 @@ def render_report_pdf(data: ReportData) -> bytes:
 
 #: Relative column widths of the wide tables (the free-text columns get the room).
 _WIDTHS = {
-    "report-proposals": [1.1, 1.25, 3.0, 3.2, 1.7, 1.1],
+    "report-proposals": [1.45, 1.2, 2.9, 3.1, 1.6, 1.3],
     "report-levels": [0.9, 1.1, 2.6, 1.6, 3.5],
     "report-safety": [0.9, 1.6, 1.0, 2.2, 3.6],
     "report-notes": [1.0, 0.9, 1.6, 5.0],

@@ -279,3 +279,51 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = postgres_server.create_database()
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+# ---------------------------------------------------------------------------------------------------- clinician words
+#: What must never reach a clinician or reviewer: module paths, class names, microsecond times, Python reprs and
+#: dicts, ``None``, and snake_case codes or keys (they get a sentence or a label from :mod:`attunexr.words`).
+_LEAKS = {
+    "module name": r"attunexr\.[a-z]",
+    "class name": r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Controller|Monitor|Supervisor|Stream|Source|Detector|Estimator"
+                  r"|Classifier|Regression|Pipeline|Engine|Tracker)\b",
+    "microsecond time": r"\d{2}:\d{2}:\d{2}\.\d{3,}",
+    "Python dict or repr": r"\{'|\{\"|\[\{|\['|<[a-z_.]+ object at",
+    "Python None": r"\bNone\b",
+    "snake_case code or key": r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b",
+}
+
+
+def clinician_text_problems(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Every piece of ``text`` a clinician should not read, as ``kind: 'match' in '...context...'``."""
+    import re
+
+    problems = []
+    for kind, pattern in _LEAKS.items():
+        for m in re.finditer(pattern, text):
+            if m.group(0) in allowed:
+                continue
+            context = text[max(0, m.start() - 40):m.end() + 40].replace("\n", " ")
+            problems.append(f"{kind}: {m.group(0)!r} in {context!r}")
+    return problems
+
+
+def visible_html_text(page: str) -> str:
+    """The text a browser shows for ``page`` (no tags, scripts, styles or attribute values)."""
+    import html as html_lib
+    import re
+
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+@pytest.fixture(scope="session")
+def clinician_words() -> Any:
+    """A checker: ``clinician_words(text, allowed=())`` fails the test listing every leak found in ``text``."""
+
+    def check(text: str, allowed: tuple[str, ...] = ()) -> None:
+        problems = clinician_text_problems(text, allowed)
+        assert not problems, f"{len(problems)} leaks into clinician-facing text:\n" + "\n".join(problems[:40])
+
+    return check

@@ -270,7 +270,7 @@ def test_model_card(stress_small: pd.DataFrame, stress_run) -> None:  # type: ig
     assert card["evaluation"]["metrics"]["auroc"]["ci"] == stress_run.result["metrics"]["auroc"]["ci"]
     assert card["analysis"]["threshold"]["value"] == pytest.approx(det.threshold_)
     html = render_card_html(card)
-    assert "Model card: stress-test" in html and "out of scope uses" in html and "known failure modes" in html
+    assert "Model card: stress-test" in html and "Out of scope uses" in html and "Known failure modes" in html
     assert np.isfinite(card["analysis"]["inner_out_of_fold_auroc"])
     # a reference baseline the model was not shown to beat becomes a stated failure mode; a clear gain does not
     for lo, listed in ((-0.02, True), (0.03, False)):

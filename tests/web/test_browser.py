@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -14,7 +15,8 @@ from .conftest import LiveServer, sign_in
 pytestmark = pytest.mark.browser
 
 
-def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser, artifacts_dir: Path) -> None:
+def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser, artifacts_dir: Path,
+                                      clinician_words: Any) -> None:
     demo = live_server.services.ensure_demo("demo-password-1", scenario="heights")
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -46,6 +48,8 @@ def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser
     page.wait_for_timeout(1500)  # let the charts fill before the screenshot
     page.screenshot(path=str(artifacts_dir / "dashboard-proposal.png"), full_page=True)
     target = page.locator(".proposal .ptitle").first.inner_text()
+    # the dashboard speaks a clinician's words: no codes, keys, class names or microsecond times
+    clinician_words(page.locator("#dash").inner_text())
     to_level = re.search(r"→ (\d+)", target)
     assert to_level is not None
     approve.click()
@@ -75,12 +79,14 @@ def test_clinician_runs_a_live_session(live_server: LiveServer, browser: Browser
 
     # the report names who decided what
     page.get_by_test_id("report-link").click()
-    expect(page.get_by_test_id("report-title")).to_contain_text(f"session {demo.session_id}")
-    decisions = page.locator("table").first
+    expect(page.get_by_test_id("report-title")).to_contain_text("Exposure session report")
+    expect(page.get_by_test_id("report-header")).to_contain_text(f"number {demo.session_id}")
+    decisions = page.get_by_test_id("report-proposals")
     expect(decisions).to_contain_text("approved")
     expect(decisions).to_contain_text("clinician")
     expect(page.locator("body")).to_contain_text("SUDS 95")
     page.screenshot(path=str(artifacts_dir / "report.png"), full_page=True)
+    clinician_words(page.locator("body").inner_text())
     pdf = page.request.get(f"{live_server.url}/sessions/{demo.session_id}/report.pdf")
     assert pdf.ok and pdf.body()[:5] == b"%PDF-"
     (artifacts_dir / "report.pdf").write_bytes(pdf.body())

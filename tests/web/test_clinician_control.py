@@ -84,6 +84,6 @@ def test_an_approval_refused_by_a_lowered_bound_says_so(live_server: LiveServer,
         assert not [e for e in events if e["kind"] == "decision" and e["payload"].get("decision") == "approved"]
         assert c.post(f"/api/sessions/{sid}/stop").status_code == 200
         report = c.get(f"/sessions/{sid}/report").text
-        assert "refused: approval by clinician refused: above the highest level allowed" in report
-        assert "approved" not in report.split("Proposals and who decided what")[1].split("Level changes")[0]
+        assert f"refused: above the highest level allowed for this session (highest level allowed: {level})" in report
+        assert "approved" not in report.split("Proposals and who decided")[1].split("Level changes")[0]
     page.context.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from attunexr.features import cues_from_recording, score_cues
 from attunexr.privacy import load_master_key
@@ -84,6 +87,10 @@ async def test_vr_cues_are_scored_live_and_reported(live_server: LiveServer, cli
         report = c.get(f"/sessions/{sid}/report").text
         assert 'data-testid="report-reactivity"' in report and "trauma" in report
         assert 'data-testid="reactivity-sentence"' in report
+        # the PDF a clinician files has the same section, with the sentence and the per-category table
+        pdf = PdfReader(io.BytesIO(c.get(f"/sessions/{sid}/report.pdf").content))
+        text = re.sub(r"\s+", " ", " ".join(page.extract_text() or "" for page in pdf.pages))
+        assert "Reaction to cues" in text and "trauma" in text and "mean skin-conductance response" in text
     # live = offline: the recorded session, analysed afterwards, gives the same per-cue responses
     with live_server.services.db.begin() as db:
         ts = db.get(TherapySession, sid)

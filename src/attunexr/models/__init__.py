@@ -5,6 +5,7 @@ external evaluation with subject-level bootstrap CIs; model cards and a registry
 """
 
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
+from attunexr.models._card import render_card_html
 from attunexr.models._data import extract_table, feature_table
 from attunexr.models._detector import (
     NON_FEATURE_COLUMNS,
@@ -139,6 +140,7 @@ __all__ = [
     "paired_auroc_difference",
     "per_subject_metrics",
     "reactivity_sentence",
+    "render_card_html",
     "render_reactivity_report",
     "render_report",
     "responses_table",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
+import re
 from typing import Any
 
 import attunexr
 from attunexr.models._detector import _Detector
 from attunexr.models._tasks import TaskSpec
+from attunexr.words import describe, label, sentence_case, timestamp_text, words_in
 
 __all__ = ["build_card", "evidence_claims", "render_card_html"]
 
@@ -364,34 +365,55 @@ def evidence_claims(ev: dict[str, Any], task: str = "") -> dict[str, Any]:
     }
 
 
-def render_card_html(card: dict[str, Any]) -> str:
-    """The card as a self-contained HTML page."""
-
-    def block(value: Any) -> str:
-        if isinstance(value, dict):
-            return (
-                "<table>"
-                + "".join(
-                    f"<tr><th>{html.escape(str(k))}</th><td>{block(v)}</td></tr>" for k, v in value.items()
-                )
-                + "</table>"
+def _card_value(value: Any) -> str:
+    """One card value as HTML in a reviewer's words (labels for keys, no ``None``, reprs or JSON)."""
+    if isinstance(value, dict):
+        if "value" in value and isinstance(value.get("ci"), list | tuple) and len(value["ci"]) == 2:
+            est = describe(value["value"])
+            lo, hi = (describe(v) for v in value["ci"])
+            rest = {k: v for k, v in value.items() if k not in ("value", "ci")}
+            extra = f"; {html.escape(describe(rest))}" if rest else ""
+            return f"{html.escape(est)} (95 % CI {html.escape(lo)} to {html.escape(hi)}){extra}"
+        return (
+            "<table>"
+            + "".join(
+                f"<tr><th>{html.escape(label(str(k)))}</th><td>{_card_value(v)}</td></tr>" for k, v in value.items()
             )
-        if isinstance(value, list):
-            if all(not isinstance(v, dict | list) for v in value) and len(value) > 8:
-                return html.escape(", ".join(str(v) for v in value))
-            return "<ul>" + "".join(f"<li>{block(v)}</li>" for v in value) + "</ul>"
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return html.escape(json.dumps(value) if value is None else str(value))
+            + "</table>"
+        )
+    if isinstance(value, list):
+        if not value:
+            return "none"
+        if all(not isinstance(v, dict | list) for v in value) and len(value) > 8:
+            return html.escape(", ".join(describe(v) for v in value))
+        return "<ul>" + "".join(f"<li>{_card_value(v)}</li>" for v in value) + "</ul>"
+    if isinstance(value, float):
+        return html.escape(f"{value:.4g}" if value == value else "n/a")
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T[\d:.]+Z?", value):
+        try:
+            return html.escape(timestamp_text(dt.datetime.fromisoformat(value.replace("Z", "+00:00"))))
+        except ValueError:
+            pass
+    return html.escape(describe(value))
 
-    name = card["model"]["name"]
+
+def render_card_html(card: dict[str, Any], standalone: bool = True) -> str:
+    """The card as HTML a reviewer reads: sections with labels, values in words (:mod:`attunexr.words`).
+
+    ``standalone`` gives a self-contained page; otherwise only the card's body (for the web app's own layout).
+    """
+    name = str(card["model"]["name"])
     sections = "".join(
-        f"<h2>{html.escape(k.replace('_', ' '))}</h2>{block(v)}" for k, v in card.items() if k != "schema"
+        f"<h2>{html.escape(sentence_case(label(k)))}</h2>{_card_value(v)}" for k, v in card.items() if k != "schema"
     )
+    body = (f"<h1>Model card: {html.escape(name)}</h1><p>{html.escape(words_in(str(card.get('schema', ''))))}</p>"
+            f"{sections}")
+    if not standalone:
+        return body
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Model card: {html.escape(name)}</title><style>body{{font-family:system-ui,sans-serif;"
         "max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse}th,td{border:1px solid #ccc;"
         "padding:3px 6px;text-align:left;vertical-align:top}th{background:#f0f3f7;font-weight:600}</style></head>"
-        f"<body><h1>Model card: {html.escape(name)}</h1><p>{html.escape(card['schema'])}</p>{sections}</body></html>"
+        f"<body>{body}</body></html>"
     )

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from attunexr.models._plots import _png
 from attunexr.models._reactivity import ReactivityResult
+from attunexr.words import words_in
 
 __all__ = ["reactivity_sentence", "render_reactivity_report", "write_reactivity_report"]
 
@@ -202,7 +203,7 @@ def render_reactivity_report(result: ReactivityResult, title: str = "attunexr cu
                          f"({_f(lo, 2)} to {_f(hi, 2)})</td></tr>")
         parts.append("</table>")
         if comp.get("model"):
-            parts.append(f"<p><small>Model: {html.escape(comp['model'])}</small></p>")
+            parts.append(f"<p><small>Mixed model (formula): {html.escape(words_in(str(comp['model'])))}</small></p>")
     pp = result.per_person
     if not pp.empty:
         parts.append("<h2>Per-person reactivity</h2><table><tr><th>participant</th><th>measure</th>"
@@ -214,7 +215,7 @@ def render_reactivity_report(result: ReactivityResult, title: str = "attunexr cu
             )
         parts.append("</table>")
     parts.append("<h2>Assumptions</h2><ul>")
-    parts += [f"<li>{html.escape(a)}</li>" for a in result.assumptions]
+    parts += [f"<li>{html.escape(words_in(a))}</li>" for a in result.assumptions]
     parts.append("</ul></body></html>")
     return "".join(parts)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from attunexr.models._plots import decision_curve_png, per_subject_png, reliability_png, roc_png
+from attunexr.words import describe, label, reason_sentence, sentence_case, timestamp_text, words_in
 
 __all__ = ["render_report", "write_report"]
 
@@ -40,7 +41,18 @@ def _fmt(v: Any) -> str:
         return "n/a"
     if isinstance(v, float):
         return f"{v:.3f}"
-    return html.escape(str(v))
+    if isinstance(v, str):
+        return html.escape(label(v) if v in _VALUE_WORDS else words_in(v))
+    return html.escape(describe(v))
+
+
+#: Values of the summary that are codes (protocols, normalizations) and read better as their label.
+_VALUE_WORDS = {"loso", "logo", "baseline", "recording", "running", "none"}
+
+
+def _name(key: str) -> str:
+    """A metric's or key's name as the report shows it."""
+    return _NAMES.get(key) or label(key)
 
 
 def _signed(v: Any) -> str:
@@ -49,7 +61,7 @@ def _signed(v: Any) -> str:
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td>{_NAMES.get(k, k)}</td><td>{_fmt(m['value'])}</td>"
+        f"<tr><td>{html.escape(_name(k))}</td><td>{_fmt(m['value'])}</td>"
         f"<td>{_fmt(m['ci'][0])} – {_fmt(m['ci'][1])}</td></tr>"
         for k, m in metrics.items()
     )
@@ -72,11 +84,11 @@ def _shift_html(shift: dict[str, Any], warn: bool) -> str:
             "may not hold here; recalibrate or validate on local data before relying on it"
         )
     rows = "".join(
-        f"<tr><td>{html.escape(str(t['feature']))}</td><td>{t['standardized_difference']:+.2f}</td></tr>"
+        f"<tr><td>{html.escape(words_in(str(t['feature'])))}</td><td>{t['standardized_difference']:+.2f}</td></tr>"
         for t in shift.get("top_features", [])
     )
-    cut = "; ".join(f"{k}: {v}" for k, v in (shift.get("cutoffs") or {}).items())
-    note = f" {html.escape(str(shift['note']))}" if shift.get("note") else ""
+    cut = "; ".join(f"{label(k)}: {describe(v)}" for k, v in (shift.get("cutoffs") or {}).items())
+    note = f" {html.escape(words_in(str(shift['note'])))}" if shift.get("note") else ""
     return (
         f"<div data-testid='shift' class='{'warn' if warn else ''}'><p>{head}.{note} Levels: "
         f"{html.escape(cut)}.</p>"
@@ -93,7 +105,8 @@ def _shift_html(shift: dict[str, Any], warn: bool) -> str:
 
 def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None = None) -> str:
     """A self-contained HTML page (plots embedded as PNG) for an evaluation result and its predictions."""
-    title = title or f"attunexr evaluation: {result['task']} on {result['dataset']} ({result['protocol']})"
+    title = title or (f"Evaluation of the {label(str(result['task']))} detector on {result['dataset']} "
+                      f"({label(str(result['protocol']))})")
     tv = pred["time_in_vr"].to_numpy(dtype=float) if "elapsed_time" in result.get("baselines", {}) else None
     roc = roc_png(pred, "ROC (pooled held-out windows)", tv)
     rel = reliability_png(pred, "Reliability (calibration)")
@@ -114,7 +127,7 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         parts.insert(2, _shift_html(shift, warn=True))
     if result.get("in_sample"):
         parts.insert(
-            -1, f"<p class='warn' data-testid='in-sample-warning'>{html.escape(result['notes'][0])}</p>"
+            -1, f"<p class='warn' data-testid='in-sample-warning'>{_fmt(result['notes'][0])}</p>"
         )
     variant = result.get("model_variant")
     if variant:
@@ -124,10 +137,10 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
             "<p data-testid='model-variant'>Model variant <b>"
             + html.escape(str(variant.get("name")))
             + "</b> (signals: "
-            + html.escape(", ".join(variant.get("signals") or []))
+            + html.escape(", ".join(label(s) for s in variant.get("signals") or []))
             + (f"; validated AUROC {auc:.3f}" if isinstance(auc, float) else "")
             + "): "
-            + html.escape(str(variant.get("why", "")))
+            + _fmt(str(variant.get("why", "")))
             + "</p>",
         )
     if shift and shift.get("level") != "large":
@@ -149,19 +162,19 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         if key in result:
             value = result[key]
             if key == "model" and isinstance(value, dict):
-                value = ", ".join(
-                    f"{k}={value[k]}"
+                value = "; ".join(
+                    f"{label(k)}: {describe(value[k])}"
                     for k in ("name", "class", "model", "trained_on")
                     if value.get(k) is not None
                 )
-            parts.append(f"<tr><td>{key}</td><td>{_fmt(value)}</td></tr>")
+            parts.append(f"<tr><td>{html.escape(label(key))}</td><td>{_fmt(value)}</td></tr>")
     prov = result.get("provenance")
     if prov:
         software = ", ".join(f"{k} {v}" for k, v in prov.get("packages", {}).items() if v)
         table = prov.get("feature_table") or {}
         parts.append(
             f"<tr><td>software</td><td>attunexr {_fmt(prov.get('attunexr'))}, Python {_fmt(prov.get('python'))}, "
-            f"{html.escape(software)}</td></tr><tr><td>computed</td><td>{_fmt(prov.get('created'))}</td></tr>"
+            f"{html.escape(software)}</td></tr><tr><td>computed</td><td>{_when(prov.get('created'))}</td></tr>"
         )
         if table:
             parts.append(
@@ -184,14 +197,14 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         parts.append(
             f"<p>Without the reference (baseline) windows ({ex['n_windows']} windows): AUROC {_fmt(a['value'])} "
             f"({_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}), ECE {_fmt(ex['ece']['value'])}. "
-            f"({html.escape(ex['description'])}).</p>"
+            f"({_fmt(ex['description'])}).</p>"
         )
     if result.get("baselines"):
         parts.append("<h2>Baselines</h2><table><tr><th>baseline</th><th>AUROC</th><th>95 % CI</th></tr>")
         for name, b in result["baselines"].items():
             ci = b.get("ci", [None, None])
             parts.append(
-                f"<tr><td>{html.escape(name)}</td><td>{_fmt(b.get('auroc'))}</td>"
+                f"<tr><td>{html.escape(label(name))}</td><td>{_fmt(b.get('auroc'))}</td>"
                 f"<td>{_fmt(ci[0])} – {_fmt(ci[1])}</td></tr>"
             )
         parts.append("</table>")
@@ -200,7 +213,7 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
             if gain:
                 gci = gain.get("ci", [None, None])
                 parts.append(
-                    f"<p data-testid='baseline-gain'>Detector minus {html.escape(name)}: AUROC "
+                    f"<p data-testid='baseline-gain'>Detector minus {html.escape(label(name))}: AUROC "
                     f"{_signed(gain.get('value'))} (paired 95 % CI {_signed(gci[0])} to {_signed(gci[1])}; the detector is "
                     f"not better in {_fmt(gain.get('p_not_better'))} of bootstrap resamples).</p>"
                 )
@@ -212,7 +225,7 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         for name, r in result["other_normalizations"].items():
             a = r["metrics"]["auroc"]
             parts.append(
-                f"<tr><td>{html.escape(name)}</td><td>{_fmt(a['value'])}</td>"
+                f"<tr><td>{html.escape(label(name))}</td><td>{_fmt(a['value'])}</td>"
                 f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td>"
                 f"<td>{_fmt(r['metrics']['ece']['value'])}</td><td>{'yes' if name != 'recording' else 'no'}"
                 "</td></tr>"
@@ -230,30 +243,30 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
     parts.append("</div>")
     if curve:
         parts.append(
-            f"<p data-testid='decision-curve-note'>Decision curve: {html.escape(str(curve['description']))}.</p>"
+            f"<p data-testid='decision-curve-note'>Decision curve: {_fmt(str(curve['description']))}.</p>"
         )
     ab = result.get("abstention", {})
     parts.append(
-        f"<h2>Abstention</h2><p>{html.escape(str(ab.get('method', '')))}</p>"
+        f"<h2>Abstention</h2><p>{html.escape(words_in(str(ab.get('method', ''))))}</p>"
         f"<p>Abstained on {_fmt(result['abstained_fraction'])} of windows; by reason: "
-        f"{html.escape(json.dumps(ab.get('by_reason', {})))}.</p>"
+        f"{html.escape(_reasons(ab.get('by_reason') or {}))}.</p>"
     )
     acc = {k: v["value"] for k, v in (result.get("metrics_answered") or {}).items() if isinstance(v, dict)}
     if acc:
         parts.append(
-            f"<p>Metrics above are over all labelled windows ({html.escape(str(result.get('metrics_denominator', '')))})"
+            f"<p>Metrics above are over all labelled windows ({_fmt(result.get('metrics_denominator', ''))})"
             f". On the {result['metrics_answered'].get('n_windows')} answered windows only: "
-            + ", ".join(f"{_NAMES.get(k, k)} {_fmt(v)}" for k, v in acc.items())
+            + ", ".join(f"{html.escape(_name(k))} {_fmt(v)}" for k, v in acc.items())
             + "</p>"
         )
     sel = result.get("selection")
     if sel:
         parts.append(
-            f"<h2>Model selection (nested)</h2><p>{html.escape(str(sel.get('method', '')))}</p>"
-            f"<p>Chosen per fold: {html.escape(json.dumps(sel.get('times_selected', {})))}. Outer AUROC of the "
+            f"<h2>Model selection (nested)</h2><p>{_fmt(sel.get('method', ''))}</p>"
+            f"<p>Chosen per fold: {html.escape(_counts(sel.get('times_selected') or {}))}. Outer AUROC of the "
             f"nested procedure {_fmt(sel['nested']['auroc']['value'])}; of each candidate used in every fold: "
             + ", ".join(
-                f"{html.escape(k)} {_fmt(v['auroc']['value'])}"
+                f"{html.escape(label(k))} {_fmt(v['auroc']['value'])}"
                 for k, v in sel.get("fixed", {}).items()
                 if isinstance(v, dict)
             )
@@ -265,10 +278,10 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
         for group, vals in result["subgroups"].items():
             var = variables.get(group.removeprefix("by_"))
             timed = any("elapsed_time_auroc" in v for v in vals.values())
-            parts.append(f"<h3>{html.escape(group)}</h3>")
+            parts.append(f"<h3>{html.escape(sentence_case(label(group.removeprefix('by_'))))}</h3>")
             if var:
                 parts.append(
-                    f"<p>{html.escape(str(var['description']))}; split {html.escape(str(var['split']))}; "
+                    f"<p>{_fmt(str(var['description']))}; split {_fmt(str(var['split']))}; "
                     f"subjects without a value: {var['n_subjects_missing']}.</p>"
                 )
             parts.append(
@@ -279,7 +292,7 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
             for name, v in vals.items():
                 a = v["auroc"]
                 parts.append(
-                    f"<tr><td>{html.escape(name)}"
+                    f"<tr><td>{_fmt(name)}"
                     + (" <em>(too few people to judge)</em>" if v.get("too_few_subjects") else "")
                     + f"</td><td>{_fmt(a['value'])}</td>"
                     f"<td>{_fmt(a['ci'][0])} – {_fmt(a['ci'][1])}</td><td>{v['n']}</td>"
@@ -300,10 +313,32 @@ def render_report(result: dict[str, Any], pred: pd.DataFrame, title: str | None 
     parts.append("</table>")
     if result.get("notes"):
         parts.append(
-            "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result["notes"]) + "</ul>"
+            "<h2>Notes</h2><ul>" + "".join(f"<li>{_fmt(n)}</li>" for n in result["notes"]) + "</ul>"
         )
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _reasons(counts: dict[str, Any]) -> str:
+    """Abstentions by reason, each reason in words: ``collecting the resting baseline: 12; ...``."""
+    if not counts:
+        return "none"
+    return "; ".join(f"{reason_sentence(k).rstrip('.')}: {describe(v)}" for k, v in counts.items())
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    """``{'lightgbm': 3, 'logistic': 2}`` as ``lightgbm 3 times, logistic 2 times``."""
+    return ", ".join(f"{label(k)} {describe(v)} times" for k, v in counts.items()) or "none"
+
+
+def _when(value: Any) -> str:
+    """An ISO timestamp as date and clock time (no microseconds)."""
+    import datetime as dt
+
+    try:
+        return html.escape(timestamp_text(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))))
+    except ValueError:
+        return _fmt(value)
 
 
 def write_report(result: dict[str, Any], pred: pd.DataFrame, folder: str | Path) -> Path:

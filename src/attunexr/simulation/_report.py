@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
 
 from attunexr.simulation._study import METRICS, StudyResult
+from attunexr.words import describe, label
 
 __all__ = ["write_report"]
 
@@ -35,9 +37,9 @@ def _plots(result: StudyResult, out: Path) -> list[str]:
     sessions = np.arange(1, result.sessions + 1)
     for n in names:
         ps = result.per_session[n]
-        axes[0].plot(sessions, ps["time_in_window"], marker="o", label=n)
-        axes[1].plot(sessions, ps["overloads"], marker="o", label=n)
-        axes[2].plot(sessions, ps["active"], marker="o", label=n)
+        axes[0].plot(sessions, ps["time_in_window"], marker="o", label=_policy(n))
+        axes[1].plot(sessions, ps["overloads"], marker="o", label=_policy(n))
+        axes[2].plot(sessions, ps["active"], marker="o", label=_policy(n))
     for ax, title in zip(axes, ("time in therapeutic window", "overload events per session",
                                 "patients still in treatment"), strict=True):
         ax.set_title(title)
@@ -67,7 +69,7 @@ def _plots(result: StudyResult, out: Path) -> list[str]:
         ax2.set_ylim(-0.5, 7.5)
         ax2.set_ylabel("level")
         ax.set_ylim(0, 1)
-        ax.set_title(f"{n}: virtual patient 0, all sessions back to back")
+        ax.set_title(f"{_policy(n)}: virtual patient 0, all sessions back to back")
     axes[0, 0].legend(loc="upper left", fontsize=7)
     axes[-1, 0].set_xlabel("minutes of exposure")
     fig.tight_layout()
@@ -75,6 +77,34 @@ def _plots(result: StudyResult, out: Path) -> list[str]:
     plt.close(fig)
     files.append("example_patient.png")
     return files
+
+
+_ALT = {"sessions.png": "time in window, overloads and patients in treatment per session",
+        "example_patient.png": "one virtual patient's latent fear, estimated arousal and level over all sessions"}
+
+#: The policies compared, as a reader names them.
+POLICY_NAMES = {"fixed": "fixed schedule", "suds": "guided by SUDS", "arousal": "guided by estimated arousal (AI)"}
+
+
+def _policy(name: str) -> str:
+    return POLICY_NAMES.get(name, label(name))
+
+
+def _number(value: object) -> str:
+    """A figure of the tables: 4 significant digits, integers as they are, no Python reprs."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    return html.escape(describe(value))
+
+
+def _settings(value: object) -> str:
+    """The protocol as nested tables with labels (not a JSON dump)."""
+    if isinstance(value, dict):
+        return "<table>" + "".join(f"<tr><th>{html.escape(label(str(k)))}</th><td>{_settings(v)}</td></tr>"
+                                   for k, v in value.items() if k != "name") + "</table>"
+    if isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value) and len(value) == 2:
+        return f"{_number(value[0])} to {_number(value[1])}"
+    return _number(value) if isinstance(value, float) else html.escape(describe(value))
 
 
 def write_report(result: StudyResult, out_dir: str | Path) -> Path:
@@ -85,13 +115,16 @@ def write_report(result: StudyResult, out_dir: str | Path) -> Path:
     (out / "details.json").write_text(json.dumps({**result.to_json_dict(), "details": result.details,
                                                   "config": result.config}, indent=1, default=str))
     rows = "".join(
-        "<tr><th>" + html.escape(n) + "</th>" + "".join(f"<td>{result.policies[n][m]}</td>" for m in METRICS)
-        + "</tr>" for n in result.policies)
+        "<tr><th>" + html.escape(_policy(n)) + "</th>"
+        + "".join(f"<td>{_number(result.policies[n][m])}</td>" for m in METRICS) + "</tr>" for n in result.policies)
     drows = "".join(
-        "<tr><th>" + html.escape(n) + "</th>" + "".join(f"<td>{v}</td>" for v in d.values()) + "</tr>"
-        for n, d in result.details.items())
-    dhead = "".join(f"<th>{html.escape(k)}</th>" for k in next(iter(result.details.values())))
-    imgs = "".join(f'<p><img src="{f}" alt="{f}" style="max-width:100%"></p>' for f in files)
+        "<tr><th>" + html.escape(_policy(n)) + "</th>" + "".join(f"<td>{_number(v)}</td>" for v in d.values())
+        + "</tr>" for n, d in result.details.items())
+    dhead = "".join(f"<th>{html.escape(label(k))}</th>" for k in next(iter(result.details.values())))
+    policies = {_policy(n): cfg for n, cfg in (result.config.get("policies") or {}).items()}
+    protocol = _settings({**{k: v for k, v in result.config.items() if k != "policies"}, "policies": policies})
+    lo, hi = result.config["therapeutic_window"]
+    imgs = "".join(f'<p><img src="{f}" alt="{_ALT.get(f, "plot")}" style="max-width:100%"></p>' for f in files)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>attunexr in-silico policy comparison</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 table{{border-collapse:collapse}} .warn{{background:#fff3cd;border:1px solid #e0c36b;padding:1em}}</style></head><body>
@@ -99,13 +132,13 @@ table{{border-collapse:collapse}} .warn{{background:#fff3cd;border:1px solid #e0
 <p class="warn"><strong>Not clinical evidence.</strong> {html.escape(DISCLAIMER)}</p>
 <p>{result.patients} virtual patients &times; {result.sessions} sessions, every policy on the same patients with the
 same random draws (paired). Wall time {result.wall_s:.1f} s.</p>
-<h2>Figures</h2><table><tr><th>policy</th>{''.join(f'<th>{m}</th>' for m in METRICS)}</tr>{rows}</table>
-<p>time_in_window: share of session time with latent fear inside {result.config['therapeutic_window']};
+<h2>Figures</h2><table><tr><th>policy</th>{''.join(f'<th>{html.escape(label(m))}</th>' for m in METRICS)}</tr>{rows}</table>
+<p>Time in the therapeutic window: share of session time with latent fear between {lo} and {hi};
 overload: latent fear above {result.config['overload_fear']} for {result.config['overload_min_s']} s;
-escalations_during_signal_loss: escalations applied while the sensors delivered nothing (must be 0).</p>
+escalations during signal loss: escalations applied while the sensors delivered nothing (must be 0).</p>
 <h2>Details</h2><table><tr><th>policy</th>{dhead}</tr>{drows}</table>
 <h2>Plots</h2>{imgs}
-<h2>Protocol</h2><pre>{html.escape(json.dumps(result.config, indent=1, default=str))}</pre>
+<h2>Protocol</h2>{protocol}
 </body></html>"""
     path = out / "report.html"
     path.write_text(page)

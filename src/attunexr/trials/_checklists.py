@@ -90,16 +90,34 @@ def _eligibility(c: _Ctx) -> tuple[str, str]:
     return ("answered", "; ".join(f"{x.kind}: {x.text}" for x in e)) if e else ("missing", "no eligibility criteria")
 
 
+def _arm(c: _Ctx, arm: str) -> str:
+    """An arm as the protocol names it, not its identifier."""
+    try:
+        return str(c.data.protocol.arm(arm).name)
+    except (KeyError, ValueError, LookupError):
+        return arm.replace("_", " ")
+
+
+def _by_arm(c: _Ctx, values: dict[str, Any]) -> str:
+    """``{'ai_adaptive': 38, ...}`` or ``{'ai_adaptive': {'no contact': 2}}`` in words, arms by their names."""
+    def one(v: Any) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {n}" for k, n in v.items()) or "none"
+        return str(v)
+
+    return "; ".join(f"{_arm(c, a)}: {one(v)}" for a, v in values.items())
+
+
 def _flow(c: _Ctx) -> tuple[str, str]:
     bad = c.flow.check()
     if bad:
         return "missing", "flow numbers do not add up: " + "; ".join(bad)
-    return "answered", (f"assessed {c.flow.assessed}, randomized {c.flow.randomized}, allocated {c.flow.allocated}, "
-                        f"analysed {c.flow.analysed} (flow diagram)")
+    return "answered", (f"assessed {c.flow.assessed}, randomized {c.flow.randomized}, allocated "
+                        f"({_by_arm(c, c.flow.allocated)}), analysed ({_by_arm(c, c.flow.analysed)}) (flow diagram)")
 
 
 def _losses(c: _Ctx) -> tuple[str, str]:
-    return "answered", f"lost {c.flow.lost}; discontinued {c.flow.discontinued}"
+    return "answered", f"lost ({_by_arm(c, c.flow.lost)}); discontinued ({_by_arm(c, c.flow.discontinued)})"
 
 
 def _baseline(c: _Ctx) -> tuple[str, str]:
@@ -110,14 +128,14 @@ def _baseline(c: _Ctx) -> tuple[str, str]:
 def _analysed(c: _Ctx) -> tuple[str, str]:
     if c.analysis is None:
         return "missing", "analysis not run"
-    return "answered", f"ITT model: {c.analysis.primary.n_participants} participants, by arm {c.flow.analysed}"
+    return "answered", f"ITT model: {c.analysis.primary.n_participants} participants, by arm ({_by_arm(c, c.flow.analysed)})"
 
 
 def _estimate(c: _Ctx) -> tuple[str, str]:
     if c.analysis is None or c.analysis.primary.primary is None:
         return "missing", "no primary estimate"
     p = c.analysis.primary.primary
-    return "answered", f"{p.arm} - {p.versus}: {p.effect} (95 % CI {p.ci[0]} to {p.ci[1]})"
+    return "answered", f"{_arm(c, p.arm)} vs {_arm(c, p.versus)}: {p.effect} (95 % CI {p.ci[0]} to {p.ci[1]})"
 
 
 def _harms(c: _Ctx) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from attunexr.trials._analysis import ResponderResult, TrialAnalysis, analyse_tr
 from attunexr.trials._checklists import Checklist, fill_checklists
 from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
 from attunexr.trials._data import TrialData
+from attunexr.words import label
 
 __all__ = [
     "SIMULATION_WARNING",
@@ -103,8 +104,9 @@ def baseline_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
     rows.append([f"baseline {inst}, mean (SD)", *[ms([p.baseline[inst] for p in ps if inst in p.baseline])
                                                   for ps in arms.values()]])
     sites = sorted({p.site for p in data.participants})
+    site_names = {site.id: site.name for site in data.protocol.sites}
     for s in sites:
-        rows.append([f"site {s}, n", *[sum(p.site == s for p in ps) for ps in arms.values()]])
+        rows.append([f"{site_names.get(s, 'site ' + label(s))}, n", *[sum(p.site == s for p in ps) for ps in arms.values()]])
     for f in data.protocol.stratification:
         for lv in f.levels:
             rows.append([f"{f.id} = {lv}, n", *[sum(p.strata.get(f.id) == lv for p in ps) for ps in arms.values()]])
@@ -143,7 +145,7 @@ def harms_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
             ev = sum(1 for p in ps for a in p.adverse_events if a.type == t)
             who = sum(1 for p in ps if any(a.type == t for a in p.adverse_events))
             cells.append(f"{ev} ({who})")
-        rows.append([t, *cells])
+        rows.append([label(t), *cells])
     rows.append(["serious adverse events", *[str(sum(1 for p in ps for a in p.adverse_events if a.serious))
                                              for ps in arms.values()]])
     return head, rows
@@ -172,8 +174,17 @@ def fidelity_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
     return head, rows
 
 
-def _contrast_rows(res: Any) -> list[list[Any]]:
-    return [[f"{c.arm} - {c.versus}", c.effect, f"{c.ci[0]} to {c.ci[1]}", c.p] for c in res.contrasts]
+def _arm_name(data: TrialData, arm: str) -> str:
+    """An arm as the protocol names it (``AI-adaptive VR exposure``), not its identifier."""
+    try:
+        return str(data.protocol.arm(arm).name)
+    except (KeyError, ValueError, LookupError):
+        return arm.replace("_", " ")
+
+
+def _contrast_rows(res: Any, data: TrialData) -> list[list[Any]]:
+    return [[f"{_arm_name(data, c.arm)} vs {_arm_name(data, c.versus)}", c.effect, f"{c.ci[0]} to {c.ci[1]}", c.p]
+            for c in res.contrasts]
 
 
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;"
@@ -223,21 +234,22 @@ def report_body_html(report: TrialReport, flow_src: str) -> str:
 def render_analysis_html(report: TrialReport) -> str:
     """The analyses (with assumptions), responders and the three checklists as HTML fragments."""
     parts: list[str] = []
+    data = report.data
     an = report.analysis
     if an is None:
         parts.append(f"<h2>Analysis</h2><p>Not estimable yet: {html.escape(report.analysis_error)}</p>")
     for res in (() if an is None else (an.primary, an.per_protocol, an.multiple_imputation)):
         if res is None:
             continue
-        parts.append(f"<h2>Analysis: {html.escape(res.name)}</h2><p>{html.escape(res.model)}</p>"
+        parts.append(f"<h2>Analysis: {html.escape(label(res.name))}</h2><p>{html.escape(res.model)}</p>"
                      f"<p>Population: {html.escape(res.population)}; {res.n_participants} participants, "
                      f"{res.n_observations} observations.</p>")
-        parts.append(_table(["contrast", "effect (points)", "95 % CI", "p"], _contrast_rows(res)))
+        parts.append(_table(["contrast", "effect (points)", "95 % CI", "p"], _contrast_rows(res, data)))
         parts.append("<p>Assumptions:</p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in res.assumptions)
                      + "".join(f"<li>note: {html.escape(n)}</li>" for n in res.notes) + "</ul>")
     r = an.responders if an is not None else None
     if r is not None:
-        parts.append(_responders_html(r))
+        parts.append(_responders_html(r, data))
     for cl in report.checklists.values():
         s = cl.summary()
         parts.append(f"<h2>{cl.name} checklist</h2><p>{html.escape(cl.reference)}. {s['answered']} of "
@@ -249,15 +261,16 @@ def render_analysis_html(report: TrialReport) -> str:
     return "\n".join(parts)
 
 
-def _responders_html(r: ResponderResult) -> str:
+def _responders_html(r: ResponderResult, data: TrialData) -> str:
     parts = [f"<h2>Responders and cost per responder</h2><p>{html.escape(r.definition)}</p>"]
     parts.append(_table(["arm", "randomized", "with score", "responders", "share", "cost per participant",
                          "cost per responder"],
-                        [[a, v["randomized"], v["with_primary_score"], v["responders"], v["responder_share"],
+                        [[_arm_name(data, a), v["randomized"], v["with_primary_score"], v["responders"], v["responder_share"],
                           v["cost_per_participant"], v["cost_per_responder"]] for a, v in r.by_arm.items()]))
     if r.risk_difference:
         rd = r.risk_difference
-        parts.append(f"<p>Risk difference {rd.arm} - {rd.versus}: {rd.effect} (95 % CI {rd.ci[0]} to {rd.ci[1]})"
+        parts.append(f"<p>Risk difference {html.escape(_arm_name(data, rd.arm))} vs "
+                     f"{html.escape(_arm_name(data, rd.versus))}: {rd.effect} (95 % CI {rd.ci[0]} to {rd.ci[1]})"
                      "</p>")
     parts.append("<ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in r.assumptions) + "</ul>")
     return "\n".join(parts)

@@ -369,12 +369,7 @@ def model_card(request: Request, name: str, p: Principal = Depends(_page_princip
     cards = model_cards()
     if name not in cards:
         raise HTTPException(404, f"no model card named {name!r}")
-    try:  # the card as its authors rendered it, shipped beside the model
-        from attunexr.models import REGISTRY_DIR
+    # rendered from card.json on each request, so the page is always in the current clinician-facing words
+    from attunexr.models import render_card_html
 
-        html = REGISTRY_DIR / name / "card.html"
-        if html.is_file():
-            return HTMLResponse(html.read_text(encoding="utf-8"))
-    except ImportError:
-        pass
-    return _render(request, "model_card.html", p, name=name, card=cards[name])
+    return _render(request, "model_card.html", p, name=name, card_html=render_card_html(cards[name], standalone=False))

@@ -9,6 +9,40 @@
   const MAXN = 900;
   const S = { t: [], hr: [], eda: [], et: [], p: [], lo: [], hi: [], levels: [] , window: null};
 
+  // Clinician words for the codes the live feed carries; the same labels and sentences as attunexr.words
+  // (tests/web/test_dashboard_words.py keeps the two in step). Unknown codes are humanized, never shown raw.
+  const LABELS = {
+    acc: "movement (accelerometer)", ecg: "ECG", eda: "skin conductance (EDA)", head_pose: "head tracking",
+    hr: "heart rate", ppg: "pulse (PPG)", resp: "breathing", temp: "skin temperature", pupil: "pupil size",
+  };
+  const REASONS = {
+    arousal_below_window: "Estimated arousal is below the therapeutic window, so a step up may help.",
+    arousal_above_window: "Estimated arousal is above the therapeutic window, so a step down may help.",
+    habituation: "Arousal is falling at this level (habituation), so a step up may help.",
+    suds_overload: "The last SUDS is at overload, so a step down is needed.",
+    collecting_baseline: "The AI is still collecting the resting baseline.",
+    poor_signal_quality: "The signals are too poor for an estimate.",
+    signal_gaps: "The signals have gaps, so no estimate was made.",
+    atypical_input: "The signals look unlike the training data, so no estimate was made.",
+    uncertain: "The estimate is too uncertain (its prediction set is not exactly one class).",
+    overload: "Overload: arousal or distress too high for too long.",
+    cybersickness: "Cybersickness: signs of simulator sickness.",
+    dissociation: "Dissociation: responses flattened or unanswered prompts.",
+    signal_loss: "Signal loss: the sensors stopped delivering data.",
+    symptom_worsening: "Symptom worsening since the session began.",
+    suicidality: "Suicidality: answer that needs the clinician's immediate attention.",
+    block_escalation: "Escalation blocked until the monitor clears.",
+    de_escalate: "A step down to a lower level.",
+  };
+  function humanize(code) { return String(code || "").replace(/_+/g, " ").trim(); }
+  function label(key) { return LABELS[key] || humanize(key); }
+  function sentence(code) {
+    if (!code) return "";
+    if (REASONS[code]) return REASONS[code];
+    const h = humanize(code); return h.charAt(0).toUpperCase() + h.slice(1) + ".";
+  }
+  function monitorName(code) { return sentence(code).split(":")[0].replace(/\.$/, ""); }
+
   function fmt(v, d) { return v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d); }
   function mmss(t) { t = Math.max(0, Math.round(t)); return Math.floor(t / 60) + ":" + String(t % 60).padStart(2, "0"); }
 
@@ -66,14 +100,14 @@
   }
   function quality(q) {
     badge("q-hr", q.hr); badge("q-eda", q.eda);
-    const other = Object.entries(q).filter(([k]) => k !== "hr" && k !== "eda").map(([k, v]) => k + " " + v);
+    const other = Object.entries(q).filter(([k]) => k !== "hr" && k !== "eda").map(([k, v]) => label(k) + " " + v);
     $("quality-other").textContent = other.join(" · ");
   }
   function estimate(e) {
     if (!e) return;
     if (e.abstained) {
       $("arousal").textContent = "abstains";
-      $("arousal-band").textContent = "AI waiting: " + (e.waiting || e.reason || "");
+      $("arousal-band").textContent = "AI waiting: " + (e.waiting || sentence(e.reason));
       return;
     }
     $("arousal").textContent = fmt(e.probability, 2);
@@ -87,12 +121,12 @@
     const ev = p.evidence || {};
     const est = ev.estimate || {};
     const contrib = Object.entries(ev.contributions || {}).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 4)
-      .map(([k, v]) => k + " " + (v >= 0 ? "+" : "") + Number(v).toFixed(2)).join(", ");
+      .map(([k, v]) => humanize(k) + " " + (v >= 0 ? "+" : "") + Number(v).toFixed(2)).join(", ");
     div.innerHTML = "<div class='ptitle'></div><div class='preason'></div><div class='pevidence muted'></div>" +
       (canControl ? "<div class='row'><button class='primary' data-testid='proposal-approve'>Approve</button>" +
         "<button class='danger' data-testid='proposal-reject'>Reject</button></div>" : "");
-    div.querySelector(".ptitle").textContent = "Level " + p.from_level + " → " + p.to_level + " (" + (p.reason_code || "") + ")";
-    div.querySelector(".preason").textContent = p.reason || "";
+    div.querySelector(".ptitle").textContent = "Level " + p.from_level + " → " + p.to_level;
+    div.querySelector(".preason").textContent = p.reason_code ? sentence(p.reason_code) : (p.reason || "");
     div.querySelector(".pevidence").textContent = "arousal " + fmt(est.probability, 2) + " [" + fmt(est.lower, 2) + "–" +
       fmt(est.upper, 2) + "], dwell " + fmt(ev.dwell_s, 0) + " s" + (contrib ? "; top contributions: " + contrib : "") +
       (ev.last_suds !== null && ev.last_suds !== undefined ? "; last SUDS " + ev.last_suds : "");
@@ -125,7 +159,8 @@
     const div = document.createElement("div");
     div.className = "alert sev-" + (a.severity || "medium");
     div.setAttribute("data-testid", "safety-alert");
-    div.textContent = mmss(a.t || 0) + " · " + (a.monitor || "safety") + " · " + (a.action || "") + ": " + (a.message || "");
+    div.textContent = mmss(a.t || 0) + " · " + (a.monitor ? monitorName(a.monitor) : "safety") + " · " +
+      (a.action ? sentence(a.action) + " " : "") + (a.message || "");
     $("alerts").prepend(div);
   }
   function logLine(id, text, t) {

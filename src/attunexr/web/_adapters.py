@@ -1,4 +1,5 @@
-"""Adapters from the project's real components to the parts of a :class:`~attunexr.web._engine.SessionEngine`.
+"""Adapters from the project's real components to the parts of a clinician session
+(:class:`~attunexr.web._live_bridge.SessionSetup`).
 
 - :class:`DetectorAnalyzer`: the detector (``attunexr.models``) and feature driver a session's
   :class:`attunexr.session.LiveSession` runs, and the dashboard's estimate format;
@@ -10,14 +11,20 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from attunexr.recording import Chunk
+from attunexr.session import Vitals
 
-__all__ = ["ControllerAdapter", "DetectorAnalyzer", "SupervisorAdapter", "hierarchy_levels"]
+if TYPE_CHECKING:
+    from attunexr.exposure import Decision
+
+__all__ = ["ControllerAdapter", "DetectorAnalyzer", "ProposalView", "SupervisorAdapter", "hierarchy_levels"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +175,53 @@ class DetectorAnalyzer:
                 "quality_ok": bool(row.get("quality_ok", True))}
 
 
+ProposalStatus = Literal["pending", "approved", "rejected", "refused", "expired", "superseded"]
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """A proposal of the exposure controller as the dashboard, the timeline and the report show it.
+
+    A view only: the proposal's state lives in :class:`attunexr.exposure.ExposureController` (its one proposal
+    state machine); ``status`` says it in the dashboard's words: ``pending``; ``approved`` (and applied);
+    ``refused`` (approved by a clinician, refused by the bound ``bound``); ``rejected`` (by a clinician);
+    ``expired`` (not decided within its time); ``superseded`` (withdrawn because the level changed, the session
+    paused or stopped).
+    """
+
+    id: str
+    from_level: int
+    to_level: int
+    reason_code: str
+    reason: str
+    evidence: dict[str, Any]
+    created_t: float
+    expires_after_s: float
+    status: ProposalStatus
+    decided_by: str | None = None
+    bound: str | None = None
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_message(self) -> dict[str, Any]:
+        """The dashboard's JSON object (``refused_by``/``refusal`` name the bound and say it in words)."""
+        msg: dict[str, Any] = {
+            "id": self.id, "from_level": self.from_level, "to_level": self.to_level,
+            "reason_code": self.reason_code, "reason": self.reason, "evidence": self.evidence,
+            "created_t": self.created_t, "expires_after_s": self.expires_after_s, "status": self.status}
+        if self.decided_by is not None:
+            msg["decided_by"] = self.decided_by
+        if self.status == "refused":
+            msg["refused_by"] = self.bound
+            msg["refusal"] = self.message
+        return msg
+
+
+def _is_proposal(d: Decision) -> bool:
+    """An AI proposal (awaiting a clinician or resolved), not an applied step, hold or clinician decision."""
+    return d.decided_by == "ai" and d.status != "applied"
+
+
 class ControllerAdapter:
     """Drive :class:`attunexr.exposure.ExposureController` from the web runner and translate its decisions."""
 
@@ -176,9 +230,12 @@ class ControllerAdapter:
         from attunexr.exposure import ControllerBounds, ExposureController, load_hierarchy, make_policy
 
         hierarchy = load_hierarchy(scenario)
+        #: called with every proposal the controller makes or resolves (the runner renders it)
+        self.listener: Callable[[Decision], None] | None = None
         self.controller = ExposureController(
             hierarchy, make_policy(policy, **(policy_params or {})) if mode != "manual" else None, mode,  # type: ignore[arg-type]
-            ControllerBounds(**bounds), proposal_ttl_s=proposal_ttl_s, start_level=start_level)
+            ControllerBounds(**bounds), proposal_ttl_s=proposal_ttl_s, start_level=start_level,
+            on_decision=self._emitted)
         self.ttl = proposal_ttl_s
         self._last_est_t: float | None = None
         self._last_suds_t: float | None = None
@@ -186,12 +243,13 @@ class ControllerAdapter:
                      "controller_words": f"{_MODE_WORDS.get(mode, mode)} ({_POLICY_WORDS.get(policy, policy)})"}
 
     def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
-                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                signals_ok: bool, suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Give the controller the newest estimate (its window's quality and the session's signal quality, the
+        same reading the dashboard shows) and advance it to ``t``; returns its proposals and automatic steps."""
         c = self.controller
         if estimate is not None and estimate.get("t_end") != self._last_est_t:
             self._last_est_t = estimate.get("t_end")
             p = estimate.get("probability")
-            signals_ok = all(quality.get(k) == "good" for k in ("hr", "eda") if k in quality)
             c.observe_estimate(SimpleNamespace(
                 t_end=t, probability=p if p is not None else math.nan,
                 lower=estimate.get("lower") if estimate.get("lower") is not None else math.nan,
@@ -204,18 +262,64 @@ class ControllerAdapter:
             out.extend(self._translate(d))
         return out
 
-    def _translate(self, d: Any) -> list[dict[str, Any]]:
-        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in d.reasons)
+    def _emitted(self, d: Decision) -> None:
+        if self.listener is not None and _is_proposal(d):
+            self.listener(d)
+
+    @staticmethod
+    def _policy_reasons(d: Decision) -> list[str]:
+        return [r for r in d.reasons if not r.startswith(("rejected_on_approval:", "clinician:", "approved:"))]
+
+    @staticmethod
+    def _evidence(d: Decision) -> dict[str, Any]:
         ev = dict(d.evidence or {})
         est = ev.get("estimate") or {}
-        evidence = {"estimate": {k: est.get(k) for k in ("probability", "lower", "upper", "abstained")},
-                    "contributions": ev.get("contributions", {}), "dwell_s": ev.get("time_at_level_s"),
-                    "trend_per_min": ev.get("trend_per_min"), "quality_ok": ev.get("quality_ok"),
-                    "last_suds": (ev.get("suds") or {}).get("value"), "alerts": ev.get("alerts", [])}
-        base = {"id": d.id, "from_level": d.from_level, "to_level": d.to_level, "reason_code": ",".join(d.reasons),
-                "reason": reason, "evidence": evidence}
+        return {"estimate": {k: est.get(k) for k in ("probability", "lower", "upper", "abstained")},
+                "contributions": ev.get("contributions", {}), "dwell_s": ev.get("time_at_level_s"),
+                "trend_per_min": ev.get("trend_per_min"), "quality_ok": ev.get("quality_ok"),
+                "last_suds": (ev.get("suds") or {}).get("value"), "alerts": ev.get("alerts", [])}
+
+    def view(self, d: Decision, approver: str | None = None) -> ProposalView:
+        """How a proposal stands now, in the dashboard's words (``approver``: who approved it, for a refusal)."""
+        codes = self._policy_reasons(d)
+        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in codes)
+        status: ProposalStatus
+        bound: str | None = None
+        message = ""
         if d.status == "proposed":
-            return [{"type": "proposal", "expires_after_s": self.ttl, **base}]
+            status = "pending"
+        elif d.status == "approved":
+            status = "approved"
+        elif d.status == "rejected":
+            bound = next((r.split(":", 1)[1] for r in d.reasons if r.startswith("rejected_on_approval:")), None)
+            status = "refused" if bound is not None else "rejected"
+            if bound is not None:
+                message = (f"approval by {approver or 'the clinician'} refused: "
+                           f"{BOUND_TEXT.get(bound, bound.replace('_', ' '))}")
+        elif d.resolved_by == "timeout":
+            status, bound, message = "expired", "timeout", BOUND_TEXT["timeout"]
+        else:
+            status, message = "superseded", f"withdrawn: {str(d.resolved_by or '').replace('_', ' ')}"
+        decided_by = approver or d.resolved_by
+        return ProposalView(id=d.id, from_level=d.from_level, to_level=d.to_level, reason_code=",".join(codes),
+                            reason=reason, evidence=self._evidence(d), created_t=d.t, expires_after_s=self.ttl,
+                            status=status, decided_by=decided_by, bound=bound, message=message)
+
+    def find(self, proposal_id: str) -> Decision | None:
+        """The controller's proposal with this id (pending or resolved), or ``None``."""
+        return next((d for d in reversed(self.controller.log) if d.id == proposal_id and _is_proposal(d)), None)
+
+    @property
+    def pending(self) -> Decision | None:
+        """The proposal awaiting a clinician, if any."""
+        return self.controller.pending
+
+    def _translate(self, d: Decision) -> list[dict[str, Any]]:
+        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in d.reasons)
+        base = {"id": d.id, "from_level": d.from_level, "to_level": d.to_level, "reason_code": ",".join(d.reasons),
+                "reason": reason, "evidence": self._evidence(d)}
+        if d.status == "proposed":
+            return []  # proposals reach the runner through the listener, like every change of their status
         if d.kind in ("step_up", "step_down") and d.status == "applied" and d.decided_by == "ai":
             return [{"type": "auto", **base}]
         if d.kind == "hold":
@@ -224,19 +328,14 @@ class ControllerAdapter:
             return [{"type": "stop", **base}]
         return []
 
-    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician",
-                    t: float | None = None) -> dict[str, Any]:
-        """Pass the clinician's decision to the controller and report the controller's outcome as it is:
-        ``{"applied": True, "level": …}`` or ``{"applied": False, "bound": code, "message": words}``."""
-        if not approved:
-            self.controller.reject(proposal_id, by=actor, t=t)
-            return {"applied": False, "bound": None, "message": "rejected by the clinician"}
-        d = self.controller.approve(proposal_id, by=actor, t=t)
-        if d.status == "applied":
-            return {"applied": True, "level": d.to_level, "bound": None, "message": ""}
-        code = next((r.split(":", 1)[1] for r in d.reasons if r.startswith("rejected_on_approval:")),
-                    "timeout" if d.status == "expired" else d.status)
-        return {"applied": False, "bound": code, "message": BOUND_TEXT.get(code, code.replace("_", " "))}
+    def approve(self, proposal_id: str, actor: str, t: float) -> Decision:
+        """The clinician approves: the controller checks the bounds again now and decides (applied, or refused
+        with the bound that refused it). Returns the controller's decision as it is."""
+        return self.controller.approve(proposal_id, by=actor, t=t)
+
+    def reject(self, proposal_id: str, actor: str, t: float, reason: str = "") -> Decision:
+        """The clinician rejects the pending proposal; the level stays."""
+        return self.controller.reject(proposal_id, by=actor, t=t, reason=reason)
 
     def on_level(self, level: int, t: float, actor: str = "clinician") -> list[str]:
         """A clinician's (or a safety monitor's) level change; returns what the AI cannot see, in words."""
@@ -297,12 +396,13 @@ class SupervisorAdapter:
         self._suds: tuple[float, float] | None = None
         self.raw_alerts: list[Any] = []
 
-    def check(self, t: float, vitals: dict[str, float | None], quality: dict[str, str],
-              estimate: dict[str, Any] | None, suds: float | None, last_sample_t: dict[str, float] | None = None
+    def check(self, t: float, vitals: Vitals, estimate: dict[str, Any] | None, suds: float | None
               ) -> list[dict[str, Any]]:
+        """One second: the monitors see the session's vitals (the dashboard's reading), the newest estimate and
+        a new SUDS answer; returns their alerts (dashboard format, the raw alert under ``_alert``)."""
         from attunexr.safety import SafetyObservation
 
-        hr = vitals.get("hr")
+        hr = vitals.hr
         if hr is not None and t < 60.0:
             self._hr_base.append(hr)
         if suds is not None:
@@ -314,7 +414,7 @@ class SupervisorAdapter:
             abstained=bool(est.get("abstained", True)), quality_ok=window_ok,
             suds=self._suds[1] if self._suds else None, suds_t=self._suds[0] if self._suds else None,
             hr=hr, hr_baseline=sum(self._hr_base) / len(self._hr_base) if len(self._hr_base) >= 30 else None,
-            last_sample_t=dict(last_sample_t or {}))
+            last_sample_t=dict(vitals.last_sample_t))
         alerts = self.supervisor.update(obs)
         if estimate is not None and estimate.get("t_end") != self._last_window:
             self._last_window = estimate.get("t_end")

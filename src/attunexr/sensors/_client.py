@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
 from attunexr.recording import Chunk
 from attunexr.sensors._base import QueueSource
@@ -14,7 +15,9 @@ class ClientSource(QueueSource):
     """Signals pushed by the VR client or a sensor bridge (protocol ``samples`` messages) into a session.
 
     Chunks arrive on the client's clock; the first one fixes the offset to the session clock (``session_clock()``
-    when it arrives), so later chunks keep their relative timing. When nothing arrives the session shows the
+    when it arrives), so later chunks keep their relative timing. A client catching up (a burst of recorded
+    seconds) is handed on one chunk at a time, so the session's processing never holds up the event loop that
+    serves the client's own connection. When nothing arrives the session shows the
     streams as lost (signal quality), never as zeros. :meth:`put` waits while the queue is full: a client that
     sends faster than the session processes is slowed down, nothing is dropped.
 
@@ -37,3 +40,8 @@ class ClientSource(QueueSource):
             self.offset = chunk.t_first - now
         await super().put(Chunk(chunk.stream, chunk.kind, chunk.timestamps - self.offset, chunk.values,
                                 chunk.rate, chunk.received_at))
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        async for chunk in super().chunks():
+            yield chunk
+            await asyncio.sleep(0)  # let the session process it before the next one (no burst on the loop)

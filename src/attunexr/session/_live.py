@@ -428,8 +428,6 @@ class LiveSession:
                     and self.recorder.pending_bytes > self.recorder.max_pending_bytes
                 ):
                     await self.recorder.wait_capacity()
-                elif not self._queue.empty():
-                    await asyncio.sleep(0)  # a burst (a client catching up) must not starve the event loop
         finally:
             self._done.set()
 

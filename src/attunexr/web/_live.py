@@ -31,7 +31,7 @@ from attunexr.exposure import Decision
 from attunexr.features import Cue
 from attunexr.recording import Chunk, RecordingMeta
 from attunexr.sensors import ClientSource, ExposureDriven, ReplaySource, SteppedSource
-from attunexr.session import PROTOCOL_VERSION, LiveSession, SessionUpdate, Subscription
+from attunexr.session import Command, LiveSession, SessionUpdate, Subscription
 from attunexr.web._live_bridge import SessionSetup
 
 __all__ = ["DASHBOARD_TOPIC", "LiveRegistry", "LiveSessionRunner"]
@@ -113,7 +113,6 @@ class LiveSessionRunner:
         self._vr_outboxes: set[Subscription] = set()  # LiveSession mailboxes of connected VR clients
         self._pending: list[tuple[str, float, str, dict[str, Any]]] = []
         self._task: asyncio.Task[None] | None = None
-        self._seq = 0
         self._acks: dict[str, float] = {}
         self.vr_clients = 0
         self.head_pose: dict[str, Any] | None = None
@@ -160,11 +159,11 @@ class LiveSessionRunner:
         params = {"level": self.level, "name": self.setup.level_name(self.level),
                   "params": self.setup.level_params(self.level), "scenario": self.setup.scenario,
                   "reason": "join"}
-        outbox.offer("command", self._command_message("set_level", params))
+        outbox.offer("command", self._vr_command("set_level", params).to_message())
         if self.state == "paused":
-            outbox.offer("command", self._command_message("pause", {"reason": "join"}))
+            outbox.offer("command", self._vr_command("pause", {"reason": "join"}).to_message())
         elif self.state in ("stopped", "finished"):
-            outbox.offer("command", self._command_message("end", {"reason": "join"}))
+            outbox.offer("command", self._vr_command("end", {"reason": "join"}).to_message())
 
     def remove_vr_outbox(self, outbox: Subscription) -> None:
         self._vr_outboxes.discard(outbox)
@@ -178,19 +177,27 @@ class LiveSessionRunner:
         update["sent_at"] = time.time()
         self.live.publish(DASHBOARD_TOPIC, update)
 
-    def _command_message(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
-        self._seq += 1
-        cid = f"c{self._seq}"
-        self._acks[cid] = time.time()
-        return {"v": PROTOCOL_VERSION, "type": "command", "id": cid, "command": command, **params}
+    def _vr_command(self, command: str, params: dict[str, Any]) -> Command:
+        """The VR-client protocol's command (:class:`attunexr.session.Command`: the session's one encoding and
+        version). ``set_level`` carries the level's scenario parameters, its name and the scenario in ``params``."""
+        scene: dict[str, Any] = {}
+        if command == "set_level":
+            scene = {**params.get("params", {}), "name": params.get("name", ""),
+                     "scenario": params.get("scenario", "")}
+        cmd = Command(command, level=params.get("level") if command == "set_level" else None, params=scene,
+                      reason=str(params.get("reason", "")))
+        self._acks[cmd.id] = time.time()
+        return cmd
 
-    def _command(self, command: str, **params: Any) -> dict[str, Any]:
+    def _command(self, command: str, **params: Any) -> Command:
         """Send a protocol command to every VR client (never dropped) and show it on the dashboard."""
-        msg = self._command_message(command, params)
-        self.live.publish("command", msg)  # the VR protocol's command, never dropped
-        self._publish({"type": "command", "command": command, "command_id": msg["id"], **params})
-        self._event("command", "system", {"command": command, "id": msg["id"], **params})
-        return msg
+        cmd = self._vr_command(command, params)
+        # the session's encoding, published like LiveSession.send_command does (clinician actions arrive on the
+        # API's worker threads, where no event loop runs to wait for acknowledgements); logged with the timeline
+        self.live.publish("command", cmd.to_message())
+        self._publish({"type": "command", "command": command, "command_id": cmd.id, **params})
+        self._event("command", "system", {"command": command, "id": cmd.id, **params})
+        return cmd
 
     def _event(self, kind: str, actor: str, payload: dict[str, Any], *, log: bool = True) -> None:
         """Store a timeline event; with ``log`` also in the encrypted session log (estimates are logged by the
@@ -540,6 +547,8 @@ class LiveSessionRunner:
     # ---------------------------------------------------------------- VR client (attunexr.session protocol)
     def vr_ack(self, command_id: str, status: str, detail: str = "") -> None:
         """A VR client acknowledged a command (it took effect, or failed with a reason)."""
+        if self.live.state == "running":
+            self.live.acknowledge(command_id, status, detail)  # logged, and the session's waiters released
         sent = self._acks.pop(command_id, None)
         latency = None if sent is None else (time.time() - sent) * 1e3
         self._publish({"type": "vr_ack", "command_id": command_id, "status": status, "latency_ms": latency})

@@ -24,7 +24,8 @@ from attunexr.session import Vitals
 if TYPE_CHECKING:
     from attunexr.exposure import Decision
 
-__all__ = ["ControllerAdapter", "DetectorAnalyzer", "ProposalView", "SupervisorAdapter", "hierarchy_levels"]
+__all__ = ["AlertView", "ControllerAdapter", "DetectorAnalyzer", "EstimateView", "ProposalView", "SupervisorAdapter",
+           "hierarchy_levels"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,54 @@ def hierarchy_levels(scenario: str) -> list[dict[str, Any]] | None:
     return out
 
 
+@dataclass(frozen=True)
+class EstimateView:
+    """A detector estimate as the clinician sees it (dashboard, timeline, report), and what the controller and the
+    safety monitors read from it.
+
+    ``probability``/``lower``/``upper`` are ``None`` when not finite; ``waiting`` says in words what the AI waits
+    for when it abstains (``"resting baseline, 1:10 left"``); ``window_quality`` holds the window's quality indices.
+    """
+
+    t_end: float
+    probability: float | None
+    lower: float | None
+    upper: float | None
+    abstained: bool
+    reason: str
+    model: str
+    waiting: str = ""
+    contributions: dict[str, float] = field(default_factory=dict)
+    window_quality: dict[str, float | None] = field(default_factory=dict)
+    quality_ok: bool = True
+
+    def to_message(self) -> dict[str, Any]:
+        """The dashboard's JSON object."""
+        return {"t_end": self.t_end, "waiting": self.waiting, "probability": self.probability, "lower": self.lower,
+                "upper": self.upper, "abstained": self.abstained, "reason": self.reason, "model": self.model,
+                "contributions": dict(self.contributions), "window_quality": dict(self.window_quality),
+                "quality_ok": self.quality_ok}
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """A safety monitor's alert as the dashboard shows it; ``raw`` is the monitor's own
+    :class:`attunexr.safety.SafetyAlert` (the exposure controller observes it)."""
+
+    monitor: str
+    severity: str
+    action: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    requires_clinician: bool = False
+    raw: Any = field(default=None, compare=False, repr=False)
+
+    def to_message(self) -> dict[str, Any]:
+        """The dashboard's JSON object."""
+        return {"monitor": self.monitor, "severity": self.severity, "action": self.action, "message": self.message,
+                "evidence": dict(self.evidence), "requires_clinician": self.requires_clinician}
+
+
 class _WithoutKinds:
     """A feature driver that leaves some stream kinds out (the VR client's head pose is telemetry, not physiology)."""
 
@@ -155,7 +204,7 @@ class DetectorAnalyzer:
             rows = rows.assign(time_in_vr=rows["t_end"])
         return list(self.detector.estimate(rows))
 
-    def to_dashboard(self, est: Any, row: dict[str, Any]) -> dict[str, Any]:
+    def to_dashboard(self, est: Any, row: dict[str, Any]) -> EstimateView:
         """A :class:`attunexr.session.StateEstimate` and its feature row as the dashboard shows them."""
         quality = {k: _finite(row.get(k)) for k in ("q_cardiac", "q_eda", "q_resp", "q_motion", "quality_ok")}
         waiting = ""
@@ -165,14 +214,14 @@ class DetectorAnalyzer:
             waiting = f"resting baseline, {int(left) // 60}:{int(left) % 60:02d} left"
         elif est.abstained:
             waiting = _WAIT_WORDS.get(est.reason, est.reason.replace("_", " "))
-        return {"t_end": float(est.t_end), "waiting": waiting, "probability": _finite(est.probability),
-                "lower": _finite(est.lower), "upper": _finite(est.upper), "abstained": bool(est.abstained),
-                "reason": est.reason, "model": est.model or self.info["model"],
-                "contributions": {k: float(v) for k, v in sorted(
-                    ((k, v) for k, v in est.contributions.items() if k != "bias"),
-                    key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
-                "window_quality": quality,
-                "quality_ok": bool(row.get("quality_ok", True))}
+        return EstimateView(
+            t_end=float(est.t_end), waiting=waiting, probability=_finite(est.probability), lower=_finite(est.lower),
+            upper=_finite(est.upper), abstained=bool(est.abstained), reason=str(est.reason),
+            model=str(est.model or self.info["model"]),
+            contributions={k: float(v) for k, v in sorted(
+                ((k, v) for k, v in est.contributions.items() if k != "bias"),
+                key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
+            window_quality=quality, quality_ok=bool(row.get("quality_ok", True)))
 
 
 ProposalStatus = Literal["pending", "approved", "rejected", "refused", "expired", "superseded"]
@@ -242,21 +291,21 @@ class ControllerAdapter:
         self.info = {"controller": f"attunexr.exposure.ExposureController, mode {mode}, policy {policy}",
                      "controller_words": f"{_MODE_WORDS.get(mode, mode)} ({_POLICY_WORDS.get(policy, policy)})"}
 
-    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
+    def control(self, t: float, level: int, level_since: float, estimate: EstimateView | None,
                 signals_ok: bool, suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Give the controller the newest estimate (its window's quality and the session's signal quality, the
         same reading the dashboard shows) and advance it to ``t``; returns its proposals and automatic steps."""
         c = self.controller
-        if estimate is not None and estimate.get("t_end") != self._last_est_t:
-            self._last_est_t = estimate.get("t_end")
-            p = estimate.get("probability")
+        if estimate is not None and estimate.t_end != self._last_est_t:
+            self._last_est_t = estimate.t_end
+            p = estimate.probability
             c.observe_estimate(SimpleNamespace(
                 t_end=t, probability=p if p is not None else math.nan,
-                lower=estimate.get("lower") if estimate.get("lower") is not None else math.nan,
-                upper=estimate.get("upper") if estimate.get("upper") is not None else math.nan,
-                abstained=bool(estimate.get("abstained")) or p is None,
-                contributions=estimate.get("contributions", {}), reason=estimate.get("reason", "")),
-                quality_ok=bool(estimate.get("quality_ok", True)) and signals_ok, t=t)
+                lower=estimate.lower if estimate.lower is not None else math.nan,
+                upper=estimate.upper if estimate.upper is not None else math.nan,
+                abstained=estimate.abstained or p is None,
+                contributions=dict(estimate.contributions), reason=estimate.reason),
+                quality_ok=estimate.quality_ok and signals_ok, t=t)
         out = []
         for d in c.tick(t):
             out.extend(self._translate(d))
@@ -396,10 +445,10 @@ class SupervisorAdapter:
         self._suds: tuple[float, float] | None = None
         self.raw_alerts: list[Any] = []
 
-    def check(self, t: float, vitals: Vitals, estimate: dict[str, Any] | None, suds: float | None
-              ) -> list[dict[str, Any]]:
+    def check(self, t: float, vitals: Vitals, estimate: EstimateView | None, suds: float | None
+              ) -> list[AlertView]:
         """One second: the monitors see the session's vitals (the dashboard's reading), the newest estimate and
-        a new SUDS answer; returns their alerts (dashboard format, the raw alert under ``_alert``)."""
+        a new SUDS answer; returns their alerts."""
         from attunexr.safety import SafetyObservation
 
         hr = vitals.hr
@@ -407,20 +456,20 @@ class SupervisorAdapter:
             self._hr_base.append(hr)
         if suds is not None:
             self._suds = (t, suds)
-        est = estimate or {}
-        window_ok = bool(est.get("quality_ok", True))
+        window_ok = estimate.quality_ok if estimate is not None else True
         obs = SafetyObservation(
-            t=t, arousal=est.get("probability"), arousal_lower=est.get("lower"),
-            abstained=bool(est.get("abstained", True)), quality_ok=window_ok,
+            t=t, arousal=estimate.probability if estimate is not None else None,
+            arousal_lower=estimate.lower if estimate is not None else None,
+            abstained=estimate.abstained if estimate is not None else True, quality_ok=window_ok,
             suds=self._suds[1] if self._suds else None, suds_t=self._suds[0] if self._suds else None,
             hr=hr, hr_baseline=sum(self._hr_base) / len(self._hr_base) if len(self._hr_base) >= 30 else None,
             last_sample_t=dict(vitals.last_sample_t))
         alerts = self.supervisor.update(obs)
-        if estimate is not None and estimate.get("t_end") != self._last_window:
-            self._last_window = estimate.get("t_end")
+        if estimate is not None and estimate.t_end != self._last_window:
+            self._last_window = estimate.t_end
             alerts += self.window_supervisor.update(SafetyObservation(t=t, quality_ok=window_ok))
         self.raw_alerts.extend(alerts)
-        return [{"monitor": a.monitor, "severity": "high" if a.severity == "critical" else a.severity,
-                 "action": str(getattr(a.action, "value", a.action)), "message": a.message,
-                 "evidence": {k: _finite(v) if isinstance(v, int | float) else v for k, v in a.evidence.items()},
-                 "requires_clinician": a.requires_clinician, "_alert": a} for a in alerts]
+        return [AlertView(monitor=a.monitor, severity="high" if a.severity == "critical" else a.severity,
+                          action=str(getattr(a.action, "value", a.action)), message=a.message,
+                          evidence={k: _finite(v) if isinstance(v, int | float) else v for k, v in a.evidence.items()},
+                          requires_clinician=a.requires_clinician, raw=a) for a in alerts]

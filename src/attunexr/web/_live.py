@@ -32,6 +32,7 @@ from attunexr.features import Cue
 from attunexr.recording import Chunk, RecordingMeta
 from attunexr.sensors import ClientSource, ExposureDriven, ReplaySource, SteppedSource
 from attunexr.session import Command, LiveSession, SessionUpdate, Subscription
+from attunexr.web._adapters import EstimateView
 from attunexr.web._live_bridge import SessionSetup
 
 __all__ = ["DASHBOARD_TOPIC", "LiveRegistry", "LiveSessionRunner"]
@@ -91,7 +92,7 @@ class LiveSessionRunner:
         if isinstance(self.source, ClientSource) and self.source.session_clock is None:
             self.source.session_clock = lambda: self.t  # the client's first chunk lands at the session's now
         self._source_task: asyncio.Task[None] | None = None
-        self._live_estimates: list[dict[str, Any]] = []  # from the LiveSession, taken up once per second
+        self._live_estimates: list[EstimateView] = []  # from the LiveSession, taken up once per second
         self._closing: asyncio.Task[None] | None = None
         self._speed = 1.0
         self.speed = float(speed)
@@ -106,7 +107,7 @@ class LiveSessionRunner:
         self.alerts: list[dict[str, Any]] = []
         self.suds: list[dict[str, Any]] = []
         self.notes: list[dict[str, Any]] = []
-        self.last_estimate: dict[str, Any] | None = None
+        self.last_estimate: EstimateView | None = None
         self.quality: dict[str, str] = {}
         self.vitals: dict[str, float | None] = {"hr": None, "eda": None}
         self.history = _History()
@@ -288,9 +289,8 @@ class LiveSessionRunner:
         suds, self._new_suds = self._new_suds, None
         alerts = self.setup.safety.check(self.t, vit, self.last_estimate, suds)
         for a in alerts:
-            raw = a.pop("_alert", None)
-            if raw is not None:
-                self.setup.controller.on_alert(raw)
+            if a.raw is not None:
+                self.setup.controller.on_alert(a.raw)
         self.vitals = {"hr": vit.hr, "eda": vit.eda}
         self.quality = dict(vit.quality)
         h = self.history
@@ -304,13 +304,14 @@ class LiveSessionRunner:
                                          "level": self.level})
         for est in estimates:
             h.est_t.append(self.t)
-            h.arousal.append(None if est["abstained"] else est["probability"])
-            h.lower.append(None if est["abstained"] else est["lower"])
-            h.upper.append(None if est["abstained"] else est["upper"])
-            self._publish({"type": "estimate", **est})
-            self._event("estimate", est.get("model", "model"), est, log=False)
+            h.arousal.append(None if est.abstained else est.probability)
+            h.lower.append(None if est.abstained else est.lower)
+            h.upper.append(None if est.abstained else est.upper)
+            msg = est.to_message()
+            self._publish({"type": "estimate", **msg})
+            self._event("estimate", est.model or "model", msg, log=False)
         for alert in alerts:
-            self._raise_alert(alert)
+            self._raise_alert(alert.to_message())
         if self._next_suds is not None and self.t >= self._next_suds:
             self._next_suds += self.setup.suds_every_s or 0
             self.prompt_suds("schedule (scheduled)")
@@ -606,7 +607,7 @@ class LiveSessionRunner:
             "levels": [self.setup.level_name(i) for i in range(len(self.setup.levels))],
             "vitals": self.vitals,
             "quality": self.quality,
-            "estimate": self.last_estimate,
+            "estimate": self.last_estimate.to_message() if self.last_estimate is not None else None,
             "proposals": [self.setup.controller.view(p).to_message()
                           for p in (self.setup.controller.pending,) if p is not None],
             "alerts": self.alerts[-20:],

@@ -175,7 +175,7 @@ async def test_detector_analyzer_runs_a_registered_model_in_a_live_session() -> 
     out: list[dict[str, Any]] = []
     session = LiveSession("analyzer-test", window=analyzer.window, hop=analyzer.hop,
                           features=analyzer.feature_stream("", "analyzer-test"), detector=analyzer.estimate,
-                          hooks=[lambda u: out.append(analyzer.to_dashboard(u.estimate, u.row or {}))
+                          hooks=[lambda u: out.append(analyzer.to_dashboard(u.estimate, u.row or {}).to_message())
                                  if u.kind == "estimate" else None])
     source = VirtualPatientSource(8, seed=5)
     for s in range(130):

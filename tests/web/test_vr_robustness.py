@@ -98,7 +98,7 @@ async def test_bad_head_pose_never_drops_the_link(live_server: LiveServer, clini
     assert runner is not None and runner.head_pose == {"position": [0.5, 1.7, 0.0],
                                                         "orientation": [0.0, 0.0, 0.0, 1.0]}
     # the runner itself ignores a head pose it cannot read instead of failing (defence in depth)
-    runner.client_chunk(Chunk("head", "head_pose", np.array([now]), np.array([0.3]), None))
+    await runner.client_chunk(Chunk("head", "head_pose", np.array([now]), np.array([0.3]), None))
     assert runner.head_pose["position"] == [0.5, 1.7, 0.0]
     await ws.close()
     _stop(live_server, clinician, sid)

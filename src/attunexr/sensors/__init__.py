@@ -2,7 +2,10 @@
 
 Every source has ``start()``, ``stop()`` and ``chunks()`` (an async iterator of
 :class:`~attunexr.recording.Chunk` on the session clock), so a session can swap one for another and tests can feed
-real byte layouts or real recordings instead of hardware.
+real byte layouts or real recordings instead of hardware. A session attaches any of them the same way
+(:meth:`attunexr.session.LiveSession.attach`): :class:`LSLSource`, :class:`BleHeartRateSource` (several at once as a
+:class:`SensorGroup`), :class:`ClientSource` (samples a VR client sends), :class:`ReplaySource` (a recording) and
+:class:`SteppedSource` (a simulator that responds to the exposure, e.g. a virtual patient).
 """
 
 from attunexr.sensors._base import ChunkSource, IteratorSource, QueueSource, Source
@@ -18,8 +21,11 @@ from attunexr.sensors._ble_parsers import (
     parse_heart_rate_measurement,
     parse_pmd_ecg_frame,
 )
+from attunexr.sensors._client import ClientSource
+from attunexr.sensors._group import SensorGroup
 from attunexr.sensors._lsl import LSL_TYPE_KINDS, LSLSource, LSLStreamInfo, discover_lsl_streams, lsl_clock
 from attunexr.sensors._replay import ReplaySource
+from attunexr.sensors._stepped import ExposureDriven, SteppedSource
 
 #: The simulator hook: any (async) iterable of chunks, e.g. a virtual patient, becomes a source.
 SimulatorSource = IteratorSource
@@ -35,7 +41,9 @@ __all__ = [
     "BleTransport",
     "BleakTransport",
     "ChunkSource",
+    "ClientSource",
     "EcgFrame",
+    "ExposureDriven",
     "FakeBleTransport",
     "HeartRateMeasurement",
     "IteratorSource",
@@ -43,8 +51,10 @@ __all__ = [
     "LSLStreamInfo",
     "QueueSource",
     "ReplaySource",
+    "SensorGroup",
     "SimulatorSource",
     "Source",
+    "SteppedSource",
     "discover_lsl_streams",
     "lsl_clock",
     "parse_heart_rate_measurement",

@@ -3,7 +3,8 @@
 ``LiveSession`` runs chunks → buffers → quality → features → detector → estimates → hooks → subscribers.
 ``ProtocolHandler`` is the transport-independent VR-client protocol; ``websocket_endpoint`` / ``live_router`` mount
 it in a Starlette/FastAPI app, ``create_live_app`` is a standalone server. ``SessionRecorder`` writes the
-encrypted append-only log that ``SessionLog`` verifies, recovers after a crash and exports.
+encrypted append-only log that ``SessionLog`` verifies, recovers after a crash and exports. ``VitalsTracker`` is
+the session's one reading of vital signs and signal quality (the dashboard's badges and the AI's gating).
 """
 
 from attunexr.session._client import VRClient
@@ -22,6 +23,7 @@ from attunexr.session._recorder import SessionRecorder
 from attunexr.session._server import create_live_app, live_router, serve_vr_client, websocket_endpoint
 from attunexr.session._sickness import HeadMotionSickness
 from attunexr.session._subscription import ALL_TOPICS, Subscription
+from attunexr.session._vitals import SignalStatus, Vitals, VitalsTracker
 from attunexr.session._wire import decode_binary_frame, encode_binary_samples, encode_json_samples
 
 __all__ = [
@@ -42,10 +44,13 @@ __all__ = [
     "SessionManager",
     "SessionRecorder",
     "SessionUpdate",
+    "SignalStatus",
     "StateEstimate",
     "StatefulDetectorLike",
     "Subscription",
     "VRClient",
+    "Vitals",
+    "VitalsTracker",
     "check_session_log",
     "create_live_app",
     "decode_binary_frame",

@@ -27,6 +27,7 @@ from attunexr.session._buffer import StreamBuffer
 from attunexr.session._messages import Command, HookContext, SessionUpdate, StateEstimate
 from attunexr.session._recorder import SessionRecorder
 from attunexr.session._subscription import ALL_TOPICS, Subscription
+from attunexr.session._vitals import VitalsTracker
 
 __all__ = ["DetectorLike", "FeatureStreamLike", "LiveSession", "SessionHook", "StatefulDetectorLike"]
 
@@ -200,6 +201,9 @@ class LiveSession:
         #: scores responses to cues (``cue`` messages) with the offline rules once each epoch has arrived
         self.cue_scorer = LiveCueScorer(cue_rules)
         self.cue_responses: list[CueResponse] = []
+        #: vital signs and per-signal quality of every accepted chunk (the dashboard's and the gating's one tracker)
+        self.vitals = VitalsTracker(stale_after=stale_after)
+        self._progress = asyncio.Event()  # set whenever a chunk was processed or an attached source ended
 
     # --- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -217,7 +221,8 @@ class LiveSession:
         self._publish("status", {"v": 1, "type": "status", "state": "running", "session_id": self.session_id})
 
     def attach(self, source: Source) -> asyncio.Task[None]:
-        """Feed a source's chunks into this session until the source ends."""
+        """Feed a source's chunks into this session until the source ends (LSL, BLE, VR client, replay, simulator:
+        any :class:`attunexr.sensors.Source`). The returned task ends with the source."""
 
         async def pump() -> None:
             try:
@@ -227,6 +232,7 @@ class LiveSession:
             finally:
                 with contextlib.suppress(Exception):
                     await source.stop()
+                self._progress.set()
 
         task = asyncio.get_running_loop().create_task(
             pump(), name=f"source-{getattr(source, 'name', 'source')}"
@@ -352,6 +358,21 @@ class LiveSession:
         self._publish("ack", {"v": 1, "type": "ack", **ack})
         self._run_hooks(SessionUpdate("ack", self.now(), self.context, ack=ack))
 
+    @property
+    def backlog(self) -> int:
+        """Chunks queued and not yet processed."""
+        return self._queue.qsize()
+
+    async def wait_progress(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until the next chunk has been processed or an attached source ended.
+
+        A consumer that works per second of session time (the clinician's dashboard) waits with it until
+        :attr:`vitals` has samples up to the end of its second, instead of polling.
+        """
+        self._progress.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), timeout)
+
     def now(self) -> float:
         """Latest sample time seen on the session clock (NaN before any data)."""
         ts = [b.last_t for b in self.buffers.values() if b.last_t is not None]
@@ -473,6 +494,8 @@ class LiveSession:
         if self.recorder is not None:
             self.recorder.append_chunk(chunk)
         self.samples_in += len(chunk)
+        self.vitals.push(chunk)
+        self._progress.set()
         buf = self.buffers.get(chunk.stream)
         if buf is None:
             buf = StreamBuffer(

@@ -1,4 +1,5 @@
-"""Adapters from the project's real components to the parts of a :class:`~attunexr.web._engine.SessionEngine`.
+"""Adapters from the project's real components to the parts of a clinician session
+(:class:`~attunexr.web._live_bridge.SessionSetup`).
 
 - :class:`DetectorAnalyzer`: the detector (``attunexr.models``) and feature driver a session's
   :class:`attunexr.session.LiveSession` runs, and the dashboard's estimate format;
@@ -10,14 +11,20 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from attunexr.recording import Chunk
+from attunexr.session import Vitals
 
-__all__ = ["ControllerAdapter", "DetectorAnalyzer", "SupervisorAdapter", "hierarchy_levels"]
+if TYPE_CHECKING:
+    from attunexr.exposure import Decision
+
+__all__ = ["AlertView", "ControllerAdapter", "DetectorAnalyzer", "EstimateView", "ProposalView", "SupervisorAdapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,21 +85,52 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def hierarchy_levels(scenario: str) -> list[dict[str, Any]] | None:
-    """Levels of the scenario's built-in hierarchy from :mod:`attunexr.exposure`, flattened for the VR client."""
-    try:
-        from attunexr.exposure import load_hierarchy
-    except ImportError:
-        return None
-    h = load_hierarchy(scenario)
-    out = []
-    for i in range(len(h)):
-        lv = h[i]
-        params = dict(getattr(lv, "parameters", {}) or {})
-        if "floor" in params:
-            params.setdefault("height_m", round(3.2 * float(params["floor"]), 1))
-        out.append({"name": lv.name, **params})
-    return out
+@dataclass(frozen=True)
+class EstimateView:
+    """A detector estimate as the clinician sees it (dashboard, timeline, report), and what the controller and the
+    safety monitors read from it.
+
+    ``probability``/``lower``/``upper`` are ``None`` when not finite; ``waiting`` says in words what the AI waits
+    for when it abstains (``"resting baseline, 1:10 left"``); ``window_quality`` holds the window's quality indices.
+    """
+
+    t_end: float
+    probability: float | None
+    lower: float | None
+    upper: float | None
+    abstained: bool
+    reason: str
+    model: str
+    waiting: str = ""
+    contributions: dict[str, float] = field(default_factory=dict)
+    window_quality: dict[str, float | None] = field(default_factory=dict)
+    quality_ok: bool = True
+
+    def to_message(self) -> dict[str, Any]:
+        """The dashboard's JSON object."""
+        return {"t_end": self.t_end, "waiting": self.waiting, "probability": self.probability, "lower": self.lower,
+                "upper": self.upper, "abstained": self.abstained, "reason": self.reason, "model": self.model,
+                "contributions": dict(self.contributions), "window_quality": dict(self.window_quality),
+                "quality_ok": self.quality_ok}
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """A safety monitor's alert as the dashboard shows it; ``raw`` is the monitor's own
+    :class:`attunexr.safety.SafetyAlert` (the exposure controller observes it)."""
+
+    monitor: str
+    severity: str
+    action: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    requires_clinician: bool = False
+    raw: Any = field(default=None, compare=False, repr=False)
+
+    def to_message(self) -> dict[str, Any]:
+        """The dashboard's JSON object."""
+        return {"monitor": self.monitor, "severity": self.severity, "action": self.action, "message": self.message,
+                "evidence": dict(self.evidence), "requires_clinician": self.requires_clinician}
 
 
 class _WithoutKinds:
@@ -142,13 +180,22 @@ class DetectorAnalyzer:
         fs = FeatureStream(window=self.window, hop=self.hop, subject=subject, session=session)
         return _WithoutKinds(fs, self.skip_kinds)
 
-    def estimate(self, rows: pd.DataFrame) -> list[Any]:
-        """Run the detector on feature rows (the session clock starts when the patient enters VR)."""
+    def new_state(self) -> Any:
+        """A fresh live state for one session (the detector's ``new_state()``), owned and dropped by the session;
+        ``None`` for a detector that keeps no live state."""
+        make = getattr(self.detector, "new_state", None)
+        return make() if callable(make) else None
+
+    def estimate(self, rows: pd.DataFrame, state: Any = None) -> list[Any]:
+        """Run the detector on feature rows (the session clock starts when the patient enters VR), with the calling
+        session's live ``state`` (see :meth:`new_state`)."""
         if "time_in_vr" not in rows.columns and "t_end" in rows.columns:
             rows = rows.assign(time_in_vr=rows["t_end"])
-        return list(self.detector.estimate(rows))
+        if state is None:
+            return list(self.detector.estimate(rows))
+        return list(self.detector.estimate(rows, state=state))
 
-    def to_dashboard(self, est: Any, row: dict[str, Any]) -> dict[str, Any]:
+    def to_dashboard(self, est: Any, row: dict[str, Any]) -> EstimateView:
         """A :class:`attunexr.session.StateEstimate` and its feature row as the dashboard shows them."""
         quality = {k: _finite(row.get(k)) for k in ("q_cardiac", "q_eda", "q_resp", "q_motion", "quality_ok")}
         waiting = ""
@@ -158,14 +205,61 @@ class DetectorAnalyzer:
             waiting = f"resting baseline, {int(left) // 60}:{int(left) % 60:02d} left"
         elif est.abstained:
             waiting = _WAIT_WORDS.get(est.reason, est.reason.replace("_", " "))
-        return {"t_end": float(est.t_end), "waiting": waiting, "probability": _finite(est.probability),
-                "lower": _finite(est.lower), "upper": _finite(est.upper), "abstained": bool(est.abstained),
-                "reason": est.reason, "model": est.model or self.info["model"],
-                "contributions": {k: float(v) for k, v in sorted(
-                    ((k, v) for k, v in est.contributions.items() if k != "bias"),
-                    key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
-                "window_quality": quality,
-                "quality_ok": bool(row.get("quality_ok", True))}
+        return EstimateView(
+            t_end=float(est.t_end), waiting=waiting, probability=_finite(est.probability), lower=_finite(est.lower),
+            upper=_finite(est.upper), abstained=bool(est.abstained), reason=str(est.reason),
+            model=str(est.model or self.info["model"]),
+            contributions={k: float(v) for k, v in sorted(
+                ((k, v) for k, v in est.contributions.items() if k != "bias"),
+                key=lambda kv: -abs(kv[1]))[:8] if math.isfinite(v)},
+            window_quality=quality, quality_ok=bool(row.get("quality_ok", True)))
+
+
+ProposalStatus = Literal["pending", "approved", "rejected", "refused", "expired", "superseded"]
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """A proposal of the exposure controller as the dashboard, the timeline and the report show it.
+
+    A view only: the proposal's state lives in :class:`attunexr.exposure.ExposureController` (its one proposal
+    state machine); ``status`` says it in the dashboard's words: ``pending``; ``approved`` (and applied);
+    ``refused`` (approved by a clinician, refused by the bound ``bound``); ``rejected`` (by a clinician);
+    ``expired`` (not decided within its time); ``superseded`` (withdrawn because the level changed, the session
+    paused or stopped).
+    """
+
+    id: str
+    from_level: int
+    to_level: int
+    reason_code: str
+    reason: str
+    evidence: dict[str, Any]
+    created_t: float
+    expires_after_s: float
+    status: ProposalStatus
+    decided_by: str | None = None
+    bound: str | None = None
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_message(self) -> dict[str, Any]:
+        """The dashboard's JSON object (``refused_by``/``refusal`` name the bound and say it in words)."""
+        msg: dict[str, Any] = {
+            "id": self.id, "from_level": self.from_level, "to_level": self.to_level,
+            "reason_code": self.reason_code, "reason": self.reason, "evidence": self.evidence,
+            "created_t": self.created_t, "expires_after_s": self.expires_after_s, "status": self.status}
+        if self.decided_by is not None:
+            msg["decided_by"] = self.decided_by
+        if self.status == "refused":
+            msg["refused_by"] = self.bound
+            msg["refusal"] = self.message
+        return msg
+
+
+def _is_proposal(d: Decision) -> bool:
+    """An AI proposal (awaiting a clinician or resolved), not an applied step, hold or clinician decision."""
+    return d.decided_by == "ai" and d.status != "applied"
 
 
 class ControllerAdapter:
@@ -176,46 +270,96 @@ class ControllerAdapter:
         from attunexr.exposure import ControllerBounds, ExposureController, load_hierarchy, make_policy
 
         hierarchy = load_hierarchy(scenario)
+        #: called with every proposal the controller makes or resolves (the runner renders it)
+        self.listener: Callable[[Decision], None] | None = None
         self.controller = ExposureController(
             hierarchy, make_policy(policy, **(policy_params or {})) if mode != "manual" else None, mode,  # type: ignore[arg-type]
-            ControllerBounds(**bounds), proposal_ttl_s=proposal_ttl_s, start_level=start_level)
+            ControllerBounds(**bounds), proposal_ttl_s=proposal_ttl_s, start_level=start_level,
+            on_decision=self._emitted)
         self.ttl = proposal_ttl_s
         self._last_est_t: float | None = None
         self._last_suds_t: float | None = None
         self.info = {"controller": f"attunexr.exposure.ExposureController, mode {mode}, policy {policy}",
                      "controller_words": f"{_MODE_WORDS.get(mode, mode)} ({_POLICY_WORDS.get(policy, policy)})"}
 
-    def control(self, t: float, level: int, level_since: float, estimate: dict[str, Any] | None,
-                quality: dict[str, str], suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def control(self, t: float, level: int, level_since: float, estimate: EstimateView | None,
+                signals_ok: bool, suds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Give the controller the newest estimate (its window's quality and the session's signal quality, the
+        same reading the dashboard shows) and advance it to ``t``; returns its proposals and automatic steps."""
         c = self.controller
-        if estimate is not None and estimate.get("t_end") != self._last_est_t:
-            self._last_est_t = estimate.get("t_end")
-            p = estimate.get("probability")
-            signals_ok = all(quality.get(k) == "good" for k in ("hr", "eda") if k in quality)
+        if estimate is not None and estimate.t_end != self._last_est_t:
+            self._last_est_t = estimate.t_end
+            p = estimate.probability
             c.observe_estimate(SimpleNamespace(
                 t_end=t, probability=p if p is not None else math.nan,
-                lower=estimate.get("lower") if estimate.get("lower") is not None else math.nan,
-                upper=estimate.get("upper") if estimate.get("upper") is not None else math.nan,
-                abstained=bool(estimate.get("abstained")) or p is None,
-                contributions=estimate.get("contributions", {}), reason=estimate.get("reason", "")),
-                quality_ok=bool(estimate.get("quality_ok", True)) and signals_ok, t=t)
+                lower=estimate.lower if estimate.lower is not None else math.nan,
+                upper=estimate.upper if estimate.upper is not None else math.nan,
+                abstained=estimate.abstained or p is None,
+                contributions=dict(estimate.contributions), reason=estimate.reason),
+                quality_ok=estimate.quality_ok and signals_ok, t=t)
         out = []
         for d in c.tick(t):
             out.extend(self._translate(d))
         return out
 
-    def _translate(self, d: Any) -> list[dict[str, Any]]:
-        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in d.reasons)
+    def _emitted(self, d: Decision) -> None:
+        if self.listener is not None and _is_proposal(d):
+            self.listener(d)
+
+    @staticmethod
+    def _policy_reasons(d: Decision) -> list[str]:
+        return [r for r in d.reasons if not r.startswith(("rejected_on_approval:", "clinician:", "approved:"))]
+
+    @staticmethod
+    def _evidence(d: Decision) -> dict[str, Any]:
         ev = dict(d.evidence or {})
         est = ev.get("estimate") or {}
-        evidence = {"estimate": {k: est.get(k) for k in ("probability", "lower", "upper", "abstained")},
-                    "contributions": ev.get("contributions", {}), "dwell_s": ev.get("time_at_level_s"),
-                    "trend_per_min": ev.get("trend_per_min"), "quality_ok": ev.get("quality_ok"),
-                    "last_suds": (ev.get("suds") or {}).get("value"), "alerts": ev.get("alerts", [])}
-        base = {"id": d.id, "from_level": d.from_level, "to_level": d.to_level, "reason_code": ",".join(d.reasons),
-                "reason": reason, "evidence": evidence}
+        return {"estimate": {k: est.get(k) for k in ("probability", "lower", "upper", "abstained")},
+                "contributions": ev.get("contributions", {}), "dwell_s": ev.get("time_at_level_s"),
+                "trend_per_min": ev.get("trend_per_min"), "quality_ok": ev.get("quality_ok"),
+                "last_suds": (ev.get("suds") or {}).get("value"), "alerts": ev.get("alerts", [])}
+
+    def view(self, d: Decision, approver: str | None = None) -> ProposalView:
+        """How a proposal stands now, in the dashboard's words (``approver``: who approved it, for a refusal)."""
+        codes = self._policy_reasons(d)
+        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in codes)
+        status: ProposalStatus
+        bound: str | None = None
+        message = ""
         if d.status == "proposed":
-            return [{"type": "proposal", "expires_after_s": self.ttl, **base}]
+            status = "pending"
+        elif d.status == "approved":
+            status = "approved"
+        elif d.status == "rejected":
+            bound = next((r.split(":", 1)[1] for r in d.reasons if r.startswith("rejected_on_approval:")), None)
+            status = "refused" if bound is not None else "rejected"
+            if bound is not None:
+                message = (f"approval by {approver or 'the clinician'} refused: "
+                           f"{BOUND_TEXT.get(bound, bound.replace('_', ' '))}")
+        elif d.resolved_by == "timeout":
+            status, bound, message = "expired", "timeout", BOUND_TEXT["timeout"]
+        else:
+            status, message = "superseded", f"withdrawn: {str(d.resolved_by or '').replace('_', ' ')}"
+        decided_by = approver or d.resolved_by
+        return ProposalView(id=d.id, from_level=d.from_level, to_level=d.to_level, reason_code=",".join(codes),
+                            reason=reason, evidence=self._evidence(d), created_t=d.t, expires_after_s=self.ttl,
+                            status=status, decided_by=decided_by, bound=bound, message=message)
+
+    def find(self, proposal_id: str) -> Decision | None:
+        """The controller's proposal with this id (pending or resolved), or ``None``."""
+        return next((d for d in reversed(self.controller.log) if d.id == proposal_id and _is_proposal(d)), None)
+
+    @property
+    def pending(self) -> Decision | None:
+        """The proposal awaiting a clinician, if any."""
+        return self.controller.pending
+
+    def _translate(self, d: Decision) -> list[dict[str, Any]]:
+        reason = "; ".join(_REASON_TEXT.get(r, r.replace("_", " ")) for r in d.reasons)
+        base = {"id": d.id, "from_level": d.from_level, "to_level": d.to_level, "reason_code": ",".join(d.reasons),
+                "reason": reason, "evidence": self._evidence(d)}
+        if d.status == "proposed":
+            return []  # proposals reach the runner through the listener, like every change of their status
         if d.kind in ("step_up", "step_down") and d.status == "applied" and d.decided_by == "ai":
             return [{"type": "auto", **base}]
         if d.kind == "hold":
@@ -224,19 +368,14 @@ class ControllerAdapter:
             return [{"type": "stop", **base}]
         return []
 
-    def on_decision(self, proposal_id: str, approved: bool, actor: str = "clinician",
-                    t: float | None = None) -> dict[str, Any]:
-        """Pass the clinician's decision to the controller and report the controller's outcome as it is:
-        ``{"applied": True, "level": …}`` or ``{"applied": False, "bound": code, "message": words}``."""
-        if not approved:
-            self.controller.reject(proposal_id, by=actor, t=t)
-            return {"applied": False, "bound": None, "message": "rejected by the clinician"}
-        d = self.controller.approve(proposal_id, by=actor, t=t)
-        if d.status == "applied":
-            return {"applied": True, "level": d.to_level, "bound": None, "message": ""}
-        code = next((r.split(":", 1)[1] for r in d.reasons if r.startswith("rejected_on_approval:")),
-                    "timeout" if d.status == "expired" else d.status)
-        return {"applied": False, "bound": code, "message": BOUND_TEXT.get(code, code.replace("_", " "))}
+    def approve(self, proposal_id: str, actor: str, t: float) -> Decision:
+        """The clinician approves: the controller checks the bounds again now and decides (applied, or refused
+        with the bound that refused it). Returns the controller's decision as it is."""
+        return self.controller.approve(proposal_id, by=actor, t=t)
+
+    def reject(self, proposal_id: str, actor: str, t: float, reason: str = "") -> Decision:
+        """The clinician rejects the pending proposal; the level stays."""
+        return self.controller.reject(proposal_id, by=actor, t=t, reason=reason)
 
     def on_level(self, level: int, t: float, actor: str = "clinician") -> list[str]:
         """A clinician's (or a safety monitor's) level change; returns what the AI cannot see, in words."""
@@ -297,30 +436,31 @@ class SupervisorAdapter:
         self._suds: tuple[float, float] | None = None
         self.raw_alerts: list[Any] = []
 
-    def check(self, t: float, vitals: dict[str, float | None], quality: dict[str, str],
-              estimate: dict[str, Any] | None, suds: float | None, last_sample_t: dict[str, float] | None = None
-              ) -> list[dict[str, Any]]:
+    def check(self, t: float, vitals: Vitals, estimate: EstimateView | None, suds: float | None
+              ) -> list[AlertView]:
+        """One second: the monitors see the session's vitals (the dashboard's reading), the newest estimate and
+        a new SUDS answer; returns their alerts."""
         from attunexr.safety import SafetyObservation
 
-        hr = vitals.get("hr")
+        hr = vitals.hr
         if hr is not None and t < 60.0:
             self._hr_base.append(hr)
         if suds is not None:
             self._suds = (t, suds)
-        est = estimate or {}
-        window_ok = bool(est.get("quality_ok", True))
+        window_ok = estimate.quality_ok if estimate is not None else True
         obs = SafetyObservation(
-            t=t, arousal=est.get("probability"), arousal_lower=est.get("lower"),
-            abstained=bool(est.get("abstained", True)), quality_ok=window_ok,
+            t=t, arousal=estimate.probability if estimate is not None else None,
+            arousal_lower=estimate.lower if estimate is not None else None,
+            abstained=estimate.abstained if estimate is not None else True, quality_ok=window_ok,
             suds=self._suds[1] if self._suds else None, suds_t=self._suds[0] if self._suds else None,
             hr=hr, hr_baseline=sum(self._hr_base) / len(self._hr_base) if len(self._hr_base) >= 30 else None,
-            last_sample_t=dict(last_sample_t or {}))
+            last_sample_t=dict(vitals.last_sample_t))
         alerts = self.supervisor.update(obs)
-        if estimate is not None and estimate.get("t_end") != self._last_window:
-            self._last_window = estimate.get("t_end")
+        if estimate is not None and estimate.t_end != self._last_window:
+            self._last_window = estimate.t_end
             alerts += self.window_supervisor.update(SafetyObservation(t=t, quality_ok=window_ok))
         self.raw_alerts.extend(alerts)
-        return [{"monitor": a.monitor, "severity": "high" if a.severity == "critical" else a.severity,
-                 "action": str(getattr(a.action, "value", a.action)), "message": a.message,
-                 "evidence": {k: _finite(v) if isinstance(v, int | float) else v for k, v in a.evidence.items()},
-                 "requires_clinician": a.requires_clinician, "_alert": a} for a in alerts]
+        return [AlertView(monitor=a.monitor, severity="high" if a.severity == "critical" else a.severity,
+                          action=str(getattr(a.action, "value", a.action)), message=a.message,
+                          evidence={k: _finite(v) if isinstance(v, int | float) else v for k, v in a.evidence.items()},
+                          requires_clinician=a.requires_clinician, raw=a) for a in alerts]

@@ -1,14 +1,17 @@
-"""Build a :class:`~attunexr.web._engine.SessionEngine` from a session plan, wiring the project's real components.
+"""Build a clinician session's parts from its plan, wiring the project's real components.
 
-Which parts are used (each is recorded in ``engine.info`` and in the session report):
+The runtime is :class:`attunexr.session.LiveSession` (run by :class:`attunexr.web._live.LiveSessionRunner`); this
+module only chooses its parts, and records each in :attr:`SessionSetup.info` (shown on the dashboard and in the
+session report):
 
-- source: ``client`` → samples sent by the VR client or a sensor bridge over the VR-client protocol;
+- source, always an :mod:`attunexr.sensors` source that the session attaches: ``client`` → samples sent by the VR
+  client or a sensor bridge over the VR-client protocol (:class:`attunexr.sensors.ClientSource`);
   ``lsl:NAME[,NAME]`` → LSL streams (:class:`attunexr.sensors.LSLSource`) received by the server itself;
   ``ble:ADDRESS[/ecg]`` → a Bluetooth heart-rate chest strap (:class:`attunexr.sensors.BleHeartRateSource`:
-  heart rate and RR intervals, and a Polar H10's raw ECG with ``/ecg``) connected to the server;
-  ``virtual`` → a virtual patient from :mod:`attunexr.simulation` whose fear responds to the exposure
-  level; ``replay:DATASET:SUBJECT`` → a real recording through :func:`attunexr.io.datasets.get_dataset`
-  replayed second by second;
+  heart rate and RR intervals, and a Polar H10's raw ECG with ``/ecg``) connected to the server (several sensors
+  form one :class:`attunexr.sensors.SensorGroup`); ``virtual`` → a virtual patient whose fear responds to the
+  exposure level (:class:`attunexr.sensors.SteppedSource`); ``replay:DATASET:SUBJECT`` → a real recording through
+  :func:`attunexr.io.datasets.get_dataset` (:class:`attunexr.sensors.ReplaySource` on the session clock);
 - analyzer: the plan's model by name (``stress`` by default) from the registry or the operator's models folder
   (:func:`attunexr.models.load_named_model`; a plan never names a path), run with
   :class:`attunexr.features.FeatureStream` by the session's :class:`attunexr.session.LiveSession`;
@@ -19,18 +22,29 @@ Which parts are used (each is recorded in ``engine.info`` and in the session rep
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from attunexr.errors import ConfigurationError
 from attunexr.exposure import load_hierarchy
 from attunexr.io.datasets import get_dataset
 from attunexr.models import load_named_model
 from attunexr.recording import Recording
+from attunexr.sensors import (
+    BleHeartRateSource,
+    ClientSource,
+    LSLSource,
+    ReplaySource,
+    SensorGroup,
+    Source,
+    SteppedSource,
+    lsl_clock,
+)
 from attunexr.web._adapters import ControllerAdapter, DetectorAnalyzer, SupervisorAdapter
-from attunexr.web._engine import ClientSource, ReplaySource, SensorSource, SessionEngine
 
-__all__ = ["build_engine", "load_replay_recording", "scenario_levels"]
+__all__ = ["SessionSetup", "SudsResponder", "build_session", "load_replay_recording", "scenario_levels"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,51 +91,106 @@ def scenario_levels(scenario: str) -> list[dict[str, Any]]:
     return load_hierarchy(scenario).client_levels()
 
 
-def build_engine(plan: dict[str, Any], *, data_dir: Path | None = None,
-                 models_dir: Path | None = None) -> SessionEngine:
-    """Assemble the engine for one session from its plan (see :class:`attunexr.web._schemas.SessionPlanIn`)."""
-    scenario = plan["scenario"]
-    custom = plan.get("levels")
-    levels = custom or scenario_levels(scenario)
-    ctl = plan.get("controller", {})
-    source_spec = plan.get("source", "virtual")
-    source: Any
-    if source_spec == "virtual":
+class SudsResponder(Protocol):
+    """A simulated patient who answers SUDS prompts (the virtual patient)."""
+
+    def answer_suds(self, t: float) -> float | None: ...
+
+
+@dataclass
+class SessionSetup:
+    """The parts of one clinician session, chosen from its plan (no runtime of its own).
+
+    ``source`` is attached to the session's :class:`attunexr.session.LiveSession`; ``patient`` answers SUDS prompts
+    when the signals are simulated; ``info`` says in words and names what runs (dashboard header, report).
+    """
+
+    scenario: str
+    levels: list[dict[str, Any]]
+    source: Source
+    analyzer: DetectorAnalyzer
+    controller: ControllerAdapter
+    safety: SupervisorAdapter
+    source_info: dict[str, str]
+    patient: SudsResponder | None = None
+    start_level: int = 0
+    max_level: int = 0
+    session_length_s: float | None = None
+    suds_every_s: float | None = 120.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.max_level = max(0, min(self.max_level, len(self.levels) - 1))
+        self.start_level = max(0, min(self.start_level, self.max_level))
+        self.info = {"scenario": self.scenario, **self.source_info, **self.analyzer.info, **self.controller.info,
+                     **self.safety.info}
+        # what the dashboard shows a clinician (no module or class names)
+        self.info["summary"] = [str(part[key]) for part, key in (
+            (self.source_info, "source_words"), (self.analyzer.info, "model_words"),
+            (self.controller.info, "controller_words"), (self.safety.info, "safety_words")) if key in part]
+
+    def level_name(self, level: int) -> str:
+        return str(self.levels[level]["name"])
+
+    def level_params(self, level: int) -> dict[str, Any]:
+        return {k: v for k, v in self.levels[level].items() if k != "name"}
+
+
+def _source(plan: dict[str, Any], n_levels: int, data_dir: Path | None
+            ) -> tuple[Source, dict[str, str], SudsResponder | None]:
+    """The plan's signal source as an :mod:`attunexr.sensors` source, its description, and a virtual patient."""
+    spec = str(plan.get("source", "virtual"))
+    speed = float(plan.get("speed") or 1.0)
+    start_level = int(plan.get("start_level", 0))
+    if spec == "virtual":
         from attunexr.simulation import VirtualPatientSource
 
-        source = VirtualPatientSource(len(levels), seed=int(plan.get("seed", 0)))
-    elif source_spec == "client":
-        source = ClientSource()
-    elif source_spec.startswith("replay:"):
-        source = ReplaySource(load_replay_recording(source_spec[len("replay:"):], data_dir),
-                                   offset_s=float(plan.get("replay_offset_s", 0.0)))
-    elif source_spec.startswith("lsl:"):
-        from attunexr.sensors import LSLSource, lsl_clock
-
-        names = [n.strip() for n in source_spec[len("lsl:"):].split(",") if n.strip()]
+        seed = int(plan.get("seed", 0))
+        patient = VirtualPatientSource(n_levels, seed=seed)
+        return (SteppedSource(patient.next_second, speed=speed, level=start_level, name=f"virtual-{seed}"),
+                dict(patient.info), patient)
+    if spec == "client":
+        return ClientSource(), {"source": "VR client / sensor samples (live)", "source_kind": "client",
+                                "source_words": "signals: live from the VR client and sensors"}, None
+    if spec.startswith("replay:"):
+        rec = load_replay_recording(spec[len("replay:"):], data_dir)
+        zero = rec.t_start + float(plan.get("replay_offset_s", 0.0))
+        return (ReplaySource(rec, speed=speed, tmin=zero, clock_zero=zero),
+                {"source": f"replay {rec.meta.dataset}:{rec.meta.subject}", "source_kind": "replay",
+                 "source_words": f"signals: a real recording replayed ({rec.meta.dataset}, {rec.meta.subject})"},
+                None)
+    group: SensorGroup
+    if spec.startswith("lsl:"):
+        names = [n.strip() for n in spec[len("lsl:"):].split(",") if n.strip()]
         if not names:
             raise ConfigurationError("lsl: needs at least one LSL stream name, e.g. lsl:BVP,EDA")
-        sources = [LSLSource(name=n, resolve_timeout=float(plan.get("resolve_timeout_s", 5.0))) for n in names]
-        source = SensorSource(sources, "LSL " + ", ".join(names), clock=lsl_clock)
-    elif source_spec.startswith("ble:"):
-        import time
-
-        from attunexr.sensors import BleHeartRateSource
-
-        address, _, option = source_spec[len("ble:"):].partition("/")
+        timeout = float(plan.get("resolve_timeout_s", 5.0))
+        group = SensorGroup([LSLSource(name=n, resolve_timeout=timeout) for n in names],
+                            "LSL " + ", ".join(names), clock=lsl_clock)
+    elif spec.startswith("ble:"):
+        address, _, option = spec[len("ble:"):].partition("/")
         if option not in ("", "ecg"):
-            raise ConfigurationError(f"ble source {source_spec!r}: the only option is /ecg (Polar H10 raw ECG)")
-        source = SensorSource([BleHeartRateSource(address=address, ecg=option == "ecg", name=f"ble:{address}")],
-                              f"Bluetooth chest strap {address}" + (" with ECG" if option else ""),
-                              clock=time.time)
+            raise ConfigurationError(f"ble source {spec!r}: the only option is /ecg (Polar H10 raw ECG)")
+        group = SensorGroup([BleHeartRateSource(address=address, ecg=option == "ecg", name=f"ble:{address}")],
+                            f"Bluetooth chest strap {address}" + (" with ECG" if option else ""), clock=time.time)
     else:
         raise ConfigurationError(
-            f"unknown session source {source_spec!r}; use virtual, client, lsl:STREAM[,STREAM], "
+            f"unknown session source {spec!r}; use virtual, client, lsl:STREAM[,STREAM], "
             "ble:ADDRESS[/ecg] or replay:DATASET:SUBJECT")
-    controller = _controller(plan, len(levels))
-    return SessionEngine(
-        scenario=scenario, levels=levels, source=source, analyzer=_analyzer(plan, models_dir), controller=controller,
-        safety=_safety(plan), start_level=int(plan.get("start_level", 0)),
-        max_level=int(ctl.get("max_level", len(levels) - 1)),
+    return group, {"source": f"sensors ({group.name})", "source_kind": "sensors",
+                   "source_words": f"signals: live sensors ({group.name})"}, None
+
+
+def build_session(plan: dict[str, Any], *, data_dir: Path | None = None,
+                  models_dir: Path | None = None) -> SessionSetup:
+    """Choose the parts of one session from its plan (see :class:`attunexr.web._schemas.SessionPlanIn`)."""
+    scenario = plan["scenario"]
+    levels = plan.get("levels") or scenario_levels(scenario)
+    ctl = plan.get("controller", {})
+    source, source_info, patient = _source(plan, len(levels), data_dir)
+    return SessionSetup(
+        scenario=scenario, levels=levels, source=source, source_info=source_info, patient=patient,
+        analyzer=_analyzer(plan, models_dir), controller=_controller(plan, len(levels)), safety=_safety(plan),
+        start_level=int(plan.get("start_level", 0)), max_level=int(ctl.get("max_level", len(levels) - 1)),
         session_length_s=ctl.get("session_length_s"), suds_every_s=plan.get("suds_every_s", 120.0),
     )

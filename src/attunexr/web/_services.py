@@ -38,7 +38,7 @@ from attunexr.store import (
 )
 from attunexr.web._auth import revoke_logins
 from attunexr.web._live import LiveRegistry, LiveSessionRunner
-from attunexr.web._live_bridge import build_engine
+from attunexr.web._live_bridge import build_session
 from attunexr.web._schemas import SessionPlanIn
 from attunexr.web._settings import Settings
 
@@ -172,8 +172,8 @@ class WebServices:
             if plan.get("seed") is None:
                 plan["seed"] = session_id
             clinic_id = ts.clinic_id
-        engine = await asyncio.to_thread(build_engine, plan, data_dir=self.settings.dataset_dir,
-                                         models_dir=self.settings.models_dir)
+        setup = await asyncio.to_thread(build_session, plan, data_dir=self.settings.dataset_dir,
+                                        models_dir=self.settings.models_dir)
         # live signals from a client arrive in real time: such a session runs at 1x whatever the settings say
         source = str(plan.get("source", "virtual"))
         if source == "client":
@@ -183,7 +183,7 @@ class WebServices:
         else:
             speed = float(plan.get("speed") or self.settings.speed)
         log = self._session_log(session_id, pseudonym)
-        runner = LiveSessionRunner(session_id, engine, self._recorder(session_id), speed=speed,
+        runner = LiveSessionRunner(session_id, setup, self._recorder(session_id), speed=speed,
                                    recorder=log)
         self.live.add(runner)
         with self.db.begin() as db:
@@ -191,12 +191,12 @@ class WebServices:
             assert ts is not None
             ts.status = "running"
             ts.started_at = datetime.now(UTC)
-            ts.summary = {"engine": engine.info,
+            ts.summary = {"engine": setup.info,
                           "session_log": str(log.path.relative_to(Path(self.settings.data_dir).resolve()))
                           if log is not None else None}
             db.commit()
             append_audit(db, actor=actor, actor_id=actor_id, action="start", resource="session",
-                         resource_id=session_id, clinic_id=clinic_id, detail={"engine": engine.info})
+                         resource_id=session_id, clinic_id=clinic_id, detail={"engine": setup.info})
         await runner.start()
         task = asyncio.create_task(self._watch(runner, clinic_id))
         self._watchers.add(task)

@@ -45,7 +45,7 @@ class RunnerVRSession:
         self.runner.remove_vr_outbox(sub)
 
     async def put(self, chunk: Chunk) -> None:
-        self.runner.client_chunk(chunk)
+        await self.runner.client_chunk(chunk)
         if self.sickness is not None:
             self.sickness.push(chunk)
 

@@ -173,7 +173,8 @@ function send(msg) { if (ws && ws.readyState === 1 && (welcomed || msg.type === 
 function onCommand(m) {
   state.commands += 1;
   if (m.command === "set_level") {
-    state.level = m.level; state.name = m.name || ""; state.params = m.params || {}; if (m.scenario) scenario = m.scenario;
+    const params = m.params || {};  // the level's scenario parameters, with its name and the scenario
+    state.level = m.level; state.name = params.name || ""; state.params = params; if (params.scenario) scenario = params.scenario;
     if (!state.paused) rebuild(); else hud();
   } else if (m.command === "pause") { state.paused = true; rebuild(); overlay("<h2>Pause</h2><p>Take a slow breath. Your clinician is with you.</p>"); }
   else if (m.command === "resume") { state.paused = false; overlay(null); rebuild(); }

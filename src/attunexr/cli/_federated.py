@@ -140,22 +140,26 @@ def run_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache folder."),
     work_dir: Path = _work_dir_option(),
     json_out: str | None = json_option("the result"),
+    dump_messages: bool = typer.Option(False, "--dump-messages", hidden=True, help="Keep a copy of every "
+                                       "message a site sends (in the run folder's sites/SITE/sent/; inspection)."),
 ) -> None:
     """Run a local federation: SuperLink and one SuperNode per site over TLS, FedAvg, leave-site-out, clean-up."""
     from attunexr.federated._deploy import check_certs, install_sigterm_handler
-    from attunexr.federated._run import RunSettings, parse_sites, run_federated
+    from attunexr.federated._run import RunSettings, check_settings, parse_sites, run_federated
 
     with cli_errors():
         settings = RunSettings(
             sites=parse_sites(sites), rounds=rounds, epochs=epochs, lr=lr, proximal_mu=proximal_mu, secagg=secagg,
             dp_noise=dp_noise, dp_clip=dp_clip, min_nodes=min_nodes, leave_site_out=not no_leave_site_out,
             work_dir=work_dir, certs_dir=certs, data_dir=data_dir, cache_dir=cache_dir,
+            dump_messages=dump_messages,
         )
         if secagg and len(settings.sites) < 3:
             _console.print("[yellow]warning:[/] SecAgg+ with two sites protects nothing (each site can subtract "
                            "its own update from the sum) and tolerates no dropout", highlight=False)
+        check_settings(settings)  # before anything starts
         if certs is not None:
-            check_certs(certs, server=True)  # before anything starts
+            check_certs(certs, server=True)
         install_sigterm_handler()
         result = _run_with_progress(settings, run_federated)
         if json_out is not None:

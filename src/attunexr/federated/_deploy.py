@@ -182,6 +182,7 @@ class Proc:
     argv: list[str]
     popen: subprocess.Popen[bytes]
     log: Path
+    port: int | None = None
 
     @property
     def pid(self) -> int:
@@ -336,6 +337,7 @@ class Deployment:
         self.ports: list[int] = []
         self._n_runs = 0
         self._lock = threading.Lock()
+        self._started: list[Proc] = []
 
     def __enter__(self) -> Deployment:
         return self
@@ -361,8 +363,11 @@ class Deployment:
                 "--database", str(self.run_dir / "superlink.db"), "--disable-runtime-dependency-installation"]
         argv += self._tls_server_args()
         self.superlink = start_process("superlink", argv, self.env, self.logs / "superlink.log")
+        self.superlink.port = port
+        self._started.append(self.superlink)
         self.superlink_port = port
         self.ports.append(port)
+        self._write_processes()
         wait_port(self.host, port, timeout=timeout, proc=self.superlink)
         self._write_connection()
         return self.address
@@ -400,8 +405,17 @@ class Deployment:
                 "--port", str(port), "--node-config", run_config_arg(node_config)]
         argv += ["--insecure"] if self.certs is None else ["--root-certificates", str(self.certs.ca_cert)]
         proc = start_process(f"supernode {site}", argv, self.env, self.logs / f"{log_dir.name}.log")
+        proc.port = port
+        self._started.append(proc)
         self.sites[site] = proc
+        self._write_processes()
         return proc
+
+    def _write_processes(self) -> None:
+        """``processes.json`` in the run folder: name, PID, port and command of every process started."""
+        rows = [{"name": p.name, "pid": p.pid, "port": p.port, "argv": p.argv, "log": str(p.log)}
+                for p in self._started if p.port is not None]
+        (self.run_dir / "processes.json").write_text(json.dumps(rows, indent=1))
 
     def stop_site(self, site: str, *, sig: int = signal.SIGTERM) -> None:
         """Stop the SuperNode of ``site`` (SIGKILL simulates a crash)."""
@@ -446,23 +460,25 @@ class Deployment:
         argv = [_bin("flwr"), "run", str(APP_DIR), _CONNECTION, "--stream", "--run-config", run_config_arg(config)]
         t0 = time.monotonic()
         proc = start_process(f"flwr run {tag}", argv, self.env, log)
-        if on_started is not None:
-            on_started(proc)
+        self._started.append(proc)
         run_id: str | None = None
         lines: list[str] = []
-        with _follow(log, proc) as stream:
-            for line in stream:
-                lines.append(line)
-                if run_id is None:
-                    m = re.search(r"run(?: ID|_id|-id)?[: ]+(\d{3,})", line, flags=re.IGNORECASE)
-                    if m:
-                        run_id = m.group(1)
-                if on_line is not None:
-                    on_line(line)
-                if time.monotonic() - t0 > timeout:
-                    break
-        if proc.alive():
-            stop_process(proc)
+        try:
+            if on_started is not None:
+                on_started(proc)
+            with _follow(log, proc) as stream:
+                for line in stream:
+                    lines.append(line)
+                    if run_id is None:
+                        m = re.search(r"started run (\d+)", line, flags=re.IGNORECASE)
+                        if m:
+                            run_id = m.group(1)
+                    if on_line is not None:
+                        on_line(line)
+                    if time.monotonic() - t0 > timeout:
+                        break
+        finally:
+            stop_process(proc)  # `flwr run` only streams logs: stopping it leaves the run to the SuperLink
         status = "unknown"
         if run_id is not None:
             for _ in range(50):
@@ -474,11 +490,11 @@ class Deployment:
         return RunOutcome(run_id, status, result, log, time.monotonic() - t0, lines)
 
     def close(self) -> None:
-        """Stop every process of this deployment (SuperNodes first, then the SuperLink)."""
-        for proc in list(self.sites.values()):
+        """Stop every process of this deployment (``flwr run``, SuperNodes, then the SuperLink), by PID."""
+        ordered = [p for p in self._started if p.name.startswith("flwr run")]
+        ordered += [*self.sites.values(), *([self.superlink] if self.superlink else [])]
+        for proc in ordered:
             stop_process(proc)
-        if self.superlink is not None:
-            stop_process(self.superlink)
 
     def processes(self) -> list[Proc]:
         """Every process started (alive or not)."""

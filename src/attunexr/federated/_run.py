@@ -17,7 +17,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,26 +249,20 @@ def run_federated(
         for s in settings.sites:
             dep.start_site(s)
         held_out = list(settings.sites) if settings.leave_site_out else []
-        names = ["federated", *[f"without {s}" for s in held_out]]
-        phase("federated training" + (" and leave-site-out runs (in parallel)" if len(names) > 1 else ""))
-        configs = [settings.run_config(n_features=n_features)]
-        configs += [settings.run_config(n_features=n_features, holdout=s) for s in held_out]
-        tags = ["federated", *[f"holdout-{dep.site_dir(s).name}" for s in held_out]]
-
-        def submit(i: int) -> RunOutcome:
-            def line(text: str) -> None:
-                if on_line is not None:
-                    on_line(names[i], text)
-            return dep.submit(configs[i], name=tags[i], on_line=line)
-
-        # the runs share the deployment and run side by side: most of a run's time is waiting (polling)
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            outcomes = list(pool.map(submit, range(len(names))))
-        main = outcomes[0]
-        holdouts = dict(zip(held_out, outcomes[1:], strict=True))
+        phase("federated training")
+        main = dep.submit(settings.run_config(n_features=n_features), name="federated",
+                          on_line=lambda line: on_line("federated", line) if on_line else None)
         if not main.finished or main.result is None:
             raise FederatedRunError(
                 f"the federated run ended with status {main.status}; see {main.log} and the logs in {dep.logs}"
+            )
+        # leave-site-out runs one after the other on the same deployment (Flower's SuperExec mixes up the
+        # credentials of ServerApps started side by side)
+        for s in held_out:
+            phase(f"leave-site-out: training without {s}")
+            holdouts[s] = dep.submit(
+                settings.run_config(n_features=n_features, holdout=s), name=f"holdout-{dep.site_dir(s).name}",
+                on_line=lambda line, s=s: on_line(f"without {s}", line) if on_line else None,
             )
     phase("centralized pooled and local models on the same people")
     comparison = centralized_comparison(loaded, epochs_equiv=settings.rounds * settings.epochs, seed=settings.seed)

@@ -1,0 +1,101 @@
+"""Three sites on one TLS deployment (two participant-disjoint halves of nurse-stress and stress-predict):
+SecAgg+ gives the FedAvg aggregate; a site killed mid-training drops out, the round finishes without it and the
+result says which; restarted, the site takes part again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attunexr.federated import load_site
+from attunexr.federated._deploy import Deployment, make_certs
+from attunexr.federated._run import RunSettings
+
+pytestmark = pytest.mark.slow
+
+SITES = ["nurse-stress@1/2", "nurse-stress@2/2", "stress-predict"]
+VICTIM = "nurse-stress@2/2"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    folder = tmp_path_factory.mktemp("cache")
+    for s in SITES:  # the sites' feature cache, as `attunexr federated site` fills it before starting
+        load_site(s, data_dir=data_dir, cache_dir=folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, stress_predict_dir: Path,
+               nurse_stress_dir: Path, cache: Path) -> Iterator[Deployment]:
+    run_dir = tmp_path_factory.mktemp("three")
+    with Deployment(run_dir, certs=make_certs(run_dir / "certs"), data_dir=data_dir, cache_dir=cache) as dep:
+        dep.start_superlink()
+        for s in SITES:
+            dep.start_site(s)
+        yield dep
+    for proc in dep.processes():
+        assert not proc.alive()
+
+
+def _settings(**kw: object) -> RunSettings:
+    return RunSettings(sites=SITES, **kw)  # type: ignore[arg-type]
+
+
+def test_secagg_gives_the_fedavg_aggregate(deployment: Deployment, data_dir: Path, cache: Path) -> None:
+    settings = _settings(rounds=1, secagg=True)
+    sites = [load_site(s, data_dir=data_dir, cache_dir=cache) for s in SITES]
+    n_features = len(sites[0].feature_names)
+    out = deployment.submit(settings.run_config(n_features=n_features), name="secagg")
+    assert out.finished, (out.status, out.log)
+    assert out.result is not None and out.result["strategy"] == "FedAvg+SecAgg+"
+    # the same round without a network: each site's update from the zero start, averaged by training windows
+    from attunexr.federated import initial_weights
+
+    updates = [s.fit(initial_weights(n_features), epochs=settings.epochs, lr=settings.lr) for s in sites]
+    total = sum(n for _, n, _ in updates)
+    expected = [sum(w[i] * n for w, n, _ in updates) / total for i in range(2)]
+    got = [np.asarray(w) for w in out.result["weights"]]
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_allclose(g, e, atol=2e-3)
+    assert not np.allclose(got[0], 0.0)
+    final = out.result["evaluated"][str(settings.rounds)]
+    assert set(final) == set(SITES) and all(0.5 < v["auroc"] <= 1.0 for v in final.values())
+
+
+def test_killed_site_drops_out_and_rejoins(deployment: Deployment) -> None:
+    n_features = 0  # the ServerApp takes the feature count of the site loader
+    settings = _settings(rounds=3, min_nodes=2)
+    killed = threading.Event()
+
+    def on_line(line: str) -> None:
+        # kill the site when round 2's training messages go out: it dies holding its work
+        if "[ROUND 2/" in line and not killed.is_set():
+            killed.set()
+            deployment.stop_site(VICTIM, sig=signal.SIGKILL)
+
+    out = deployment.submit(settings.run_config(n_features=n_features), name="dropout", on_line=on_line)
+    assert killed.is_set()
+    assert out.finished, (out.status, out.log)
+    assert out.result is not None
+    trained = out.result["trained"]
+    assert set(trained["1"]) == set(SITES)
+    assert set(trained["2"]) == set(SITES) - {VICTIM}  # the round finished with the remaining two
+    assert set(trained["3"]) == set(SITES) - {VICTIM}
+    assert out.result["dropped"] == {VICTIM: [2, 3]}
+    assert any(f"round 2 trained on" in line and VICTIM not in line for line in out.lines)
+    assert not deployment.sites[VICTIM].alive()
+
+    deployment.start_site(VICTIM)  # restarted: it registers again and the next run includes it
+    again = deployment.submit(_settings(rounds=1).run_config(n_features=n_features), name="rejoined")
+    assert again.finished, (again.status, again.log)
+    assert again.result is not None and set(again.result["trained"]["1"]) == set(SITES)
+    assert again.result["dropped"] == {}
+    assert os.path.getsize(deployment.site_dir(VICTIM) / "messages-sent.jsonl") > 0

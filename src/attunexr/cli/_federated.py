@@ -134,6 +134,9 @@ def run_command(
     dp_clip: float = typer.Option(0.0, "--dp-clip", help="Differential privacy: clipping norm of an update."),
     min_nodes: int | None = typer.Option(None, "--min-nodes", help="Sites a round needs (default: all)."),
     no_leave_site_out: bool = typer.Option(False, "--no-leave-site-out", help="Skip the leave-site-out runs."),
+    superlink: str | None = typer.Option(None, "--superlink", help="HOST:PORT of a SuperLink already running "
+                                         "(`attunexr federated server`) with the sites connected: submit the runs "
+                                         "there instead of starting processes here."),
     certs: Path | None = typer.Option(None, "--certs", help="Certificates folder (default: new ones in the run "
                                       "folder)."),
     data_dir: Path | None = data_dir_option(),
@@ -152,8 +155,10 @@ def run_command(
             sites=parse_sites(sites), rounds=rounds, epochs=epochs, lr=lr, proximal_mu=proximal_mu, secagg=secagg,
             dp_noise=dp_noise, dp_clip=dp_clip, min_nodes=min_nodes, leave_site_out=not no_leave_site_out,
             work_dir=work_dir, certs_dir=certs, data_dir=data_dir, cache_dir=cache_dir,
-            dump_messages=dump_messages,
+            dump_messages=dump_messages, superlink=superlink,
         )
+        if superlink is not None:
+            _host_port(superlink, "--superlink")
         if secagg and len(settings.sites) < 3:
             _console.print("[yellow]warning:[/] SecAgg+ with two sites protects nothing (each site can subtract "
                            "its own update from the sum) and tolerates no dropout", highlight=False)
@@ -167,14 +172,15 @@ def run_command(
         for s, v in result["per_site"].items():
             a = v["auroc"]
             ci = a["ci"]
-            typer.echo(f"{s}: federated AUROC {a['value']} (95 % CI {ci[0]}–{ci[1]}, {v['n_subjects']} people), "
-                       f"{result['bytes_sent_per_site'][s]} bytes sent")
+            sent = result["bytes_sent_per_site"][s]
+            typer.echo(f"{s}: federated AUROC {a['value']} (95 % CI {ci[0]}–{ci[1]}, {v['n_subjects']} people)"
+                       + (f", {sent} bytes sent" if sent is not None else ""))
         for s, d in result["dropped_sites"].items():
             typer.echo(f"{s} dropped out in round(s) {', '.join(map(str, d))}; the rounds went on without it")
         for note in result["notes"]:
             typer.echo(f"note: {note}")
-        typer.echo(f"status {result['status']} in {result['wall_s']} s; global model registered in "
-                   f"{result['model']}; logs in {result['run_dir']}")
+        model = f"global model registered in {result['model']}; " if result["model"] else ""
+        typer.echo(f"status {result['status']} in {result['wall_s']} s; {model}logs in {result['run_dir']}")
         if json_out is not None and json_out != "-":
             typer.echo(f"wrote {json_out}")
 

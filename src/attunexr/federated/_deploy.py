@@ -292,6 +292,7 @@ class RunOutcome:
     log: Path
     wall_s: float
     lines: list[str] = field(default_factory=list)
+    result_path: Path | None = None
 
     @property
     def finished(self) -> bool:
@@ -386,6 +387,13 @@ class Deployment:
         else:
             lines.append(f'root-certificates = "{self.certs.ca_cert}"')
         (self.home / "config.toml").write_text("\n".join(lines) + "\n")
+
+    def connect(self, address: str) -> str:
+        """Use a SuperLink started elsewhere (``attunexr federated server`` on another machine) for runs."""
+        host, _, port = address.rpartition(":")
+        self.host, self.superlink_port = host, int(port)
+        self._write_connection()
+        return self.address
 
     # ---- SuperNodes
     def start_site(self, site: str, *, superlink: str | None = None) -> Proc:
@@ -487,7 +495,7 @@ class Deployment:
                     break
                 time.sleep(0.2)
         result = json.loads(result_path.read_text()) if result_path.is_file() else None
-        return RunOutcome(run_id, status, result, log, time.monotonic() - t0, lines)
+        return RunOutcome(run_id, status, result, log, time.monotonic() - t0, lines, result_path)
 
     def close(self) -> None:
         """Stop every process of this deployment (``flwr run``, SuperNodes, then the SuperLink), by PID."""

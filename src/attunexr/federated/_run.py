@@ -61,6 +61,8 @@ class RunSettings:
     cache_dir: Path | None = None
     dump_messages: bool = False
     round_timeout: float = 600.0
+    #: HOST:PORT of a SuperLink started elsewhere (sites on other machines): only submit the runs
+    superlink: str | None = None
 
     def run_config(self, *, n_features: int, holdout: str = "") -> dict[str, Any]:
         """The Flower run config (keys of flwr_app/pyproject.toml)."""
@@ -205,12 +207,13 @@ def summarize(
 
 def _privacy(settings: RunSettings) -> dict[str, Any] | None:
     if settings.dp_noise <= 0:
-        return None
+        return {"secagg": True, "epsilon": None} if settings.secagg else None
     from attunexr.federated._privacy import gaussian_epsilon
 
     eps = gaussian_epsilon(settings.dp_noise, settings.rounds, DP_DELTA)
     return {"mechanism": "Gaussian, server-side fixed clipping (site-level)", "noise_multiplier": settings.dp_noise,
-            "clipping_norm": settings.dp_clip, "epsilon": round(float(eps), 4), "delta": DP_DELTA}
+            "clipping_norm": settings.dp_clip, "epsilon": round(float(eps), 4), "delta": DP_DELTA,
+            "secagg": settings.secagg}
 
 
 def _certs(settings: RunSettings, run_dir: Path) -> CertPaths:
@@ -237,17 +240,30 @@ def run_federated(
     phase = on_phase or (lambda text: None)
     work = Path(settings.work_dir).resolve()
     run_dir = work / time.strftime("run-%Y%m%d-%H%M%S")
-    certs = _certs(settings, run_dir)  # checked before anything starts
-    phase("loading the sites' data (first time: computing features)")
-    loaded = [load_site(s, seed=settings.seed, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
-              for s in settings.sites]
-    n_features = len(loaded[0].feature_names)
+    remote = settings.superlink is not None
+    if remote and settings.certs_dir is None:
+        raise ConfigurationError("--superlink needs --certs DIR holding the federation's ca.crt")
+    certs = check_certs(settings.certs_dir, server=False) if remote and settings.certs_dir else _certs(
+        settings, run_dir)  # checked before anything starts
+    loaded: list[Any] = []
+    if remote:
+        from attunexr.federated._site import FEATURES
+
+        n_features = len(FEATURES)
+    else:
+        phase("loading the sites' data (first time: computing features)")
+        loaded = [load_site(s, seed=settings.seed, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
+                  for s in settings.sites]
+        n_features = len(loaded[0].feature_names)
     holdouts: dict[str, RunOutcome] = {}
     with Deployment(run_dir, certs=certs, data_dir=settings.data_dir, cache_dir=settings.cache_dir) as dep:
-        phase(f"starting the SuperLink and {len(settings.sites)} SuperNodes (TLS)")
-        dep.start_superlink()
-        for s in settings.sites:
-            dep.start_site(s)
+        if remote:
+            dep.connect(str(settings.superlink))
+        else:
+            phase(f"starting the SuperLink and {len(settings.sites)} SuperNodes (TLS)")
+            dep.start_superlink()
+            for s in settings.sites:
+                dep.start_site(s)
         held_out = list(settings.sites) if settings.leave_site_out else []
         phase("federated training")
         main = dep.submit(settings.run_config(n_features=n_features), name="federated",
@@ -260,18 +276,35 @@ def run_federated(
         # credentials of ServerApps started side by side)
         for s in held_out:
             phase(f"leave-site-out: training without {s}")
-            holdouts[s] = dep.submit(
-                settings.run_config(n_features=n_features, holdout=s), name=f"holdout-{dep.site_dir(s).name}",
-                on_line=lambda line, s=s: on_line(f"without {s}", line) if on_line else None,
-            )
-    phase("centralized pooled and local models on the same people")
-    comparison = centralized_comparison(loaded, epochs_equiv=settings.rounds * settings.epochs, seed=settings.seed)
+
+            def forward(line: str, run_name: str = f"without {s}") -> None:
+                if on_line is not None:
+                    on_line(run_name, line)
+
+            holdouts[s] = dep.submit(settings.run_config(n_features=n_features, holdout=s),
+                                     name=f"holdout-{dep.site_dir(s).name}", on_line=forward)
+    result = main.result
+    comparison = None
+    if loaded:
+        phase("centralized pooled and local models on the same people")
+        comparison = centralized_comparison(loaded, epochs_equiv=settings.rounds * settings.epochs,
+                                            seed=settings.seed)
     out = summarize(settings, main, holdouts, comparison, dep, time.monotonic() - t0)
     out["privacy"] = _privacy(settings)
-    weights = [np.asarray(w, dtype=np.float64) for w in main.result["weights"]]
+    if remote:
+        out["notes"].append(
+            "sites on other machines: the pooled and local comparisons need every site's data in one place and "
+            "the byte counts are kept at each site (sites/SITE/messages-sent.jsonl in its work folder); the global "
+            f"weights are in {main.result_path}"
+        )
+        out["bytes_sent_per_site"] = {s: None for s in settings.sites}
+        out["model"] = None
+        out["wall_s"] = round(time.monotonic() - t0, 1)
+        return out
+    weights = [np.asarray(w, dtype=np.float64) for w in result["weights"]]
     model = register_global_model(
-        weights, loaded, out_dir=work / "models", rounds=settings.rounds, strategy=str(out["strategy"]),
-        privacy=out["privacy"], per_site=out["per_site"],
+        weights, loaded, out_dir=work / "models" / "stress-federated", rounds=settings.rounds,
+        strategy=str(out["strategy"]), privacy=out["privacy"], per_site=out["per_site"],
     )
     out["model"] = str(model)
     out["wall_s"] = round(time.monotonic() - t0, 1)

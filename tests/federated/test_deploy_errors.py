@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from attunexr.federated._deploy import check_certs, make_certs
 from attunexr.errors import ConfigurationError
+from attunexr.federated._deploy import check_certs, make_certs
 
 CLI = [sys.executable, "-c", "import sys; sys.argv[0] = 'attunexr'; from attunexr.cli import main; main()"]
 

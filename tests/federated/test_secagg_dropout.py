@@ -46,7 +46,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, stress_
 
 
 def _settings(**kw: object) -> RunSettings:
-    return RunSettings(sites=SITES, **kw)  # type: ignore[arg-type]
+    return RunSettings(sites=SITES, **kw)
 
 
 def test_secagg_gives_the_fedavg_aggregate(deployment: Deployment, data_dir: Path, cache: Path) -> None:
@@ -90,7 +90,7 @@ def test_killed_site_drops_out_and_rejoins(deployment: Deployment) -> None:
     assert set(trained["2"]) == set(SITES) - {VICTIM}  # the round finished with the remaining two
     assert set(trained["3"]) == set(SITES) - {VICTIM}
     assert out.result["dropped"] == {VICTIM: [2, 3]}
-    assert any(f"round 2 trained on" in line and VICTIM not in line for line in out.lines)
+    assert any("round 2 trained on" in line and VICTIM not in line for line in out.lines)
     assert not deployment.sites[VICTIM].alive()
 
     deployment.start_site(VICTIM)  # restarted: it registers again and the next run includes it
@@ -99,3 +99,41 @@ def test_killed_site_drops_out_and_rejoins(deployment: Deployment) -> None:
     assert again.result is not None and set(again.result["trained"]["1"]) == set(SITES)
     assert again.result["dropped"] == {}
     assert os.path.getsize(deployment.site_dir(VICTIM) / "messages-sent.jsonl") > 0
+
+
+def test_server_side_clipping_bounds_the_update(deployment: Deployment, data_dir: Path, cache: Path) -> None:
+    """Flower's DP wrapper is in the path: with clipping only (no noise) the round's update is the weighted
+    average of the sites' updates each clipped to norm C, exactly as computed here without a network."""
+    from attunexr.federated import initial_weights
+
+    clip = 0.05
+    config = {**_settings(rounds=1).run_config(n_features=0), "dp-clip": clip, "dp-noise": 0.0}
+    out = deployment.submit(config, name="clipped")
+    assert out.finished, (out.status, out.log)
+    assert out.result is not None and "DP" in out.result["strategy"]
+    sites = [load_site(s, data_dir=data_dir, cache_dir=cache) for s in SITES]
+    start = initial_weights(len(sites[0].feature_names))
+    clipped, weights = [], []
+    for site in sites:
+        new, n, _ = site.fit(start, epochs=5, lr=0.1)
+        delta = [w - s for w, s in zip(new, start, strict=True)]
+        norm = float(np.sqrt(sum(float(np.sum(d**2)) for d in delta)))
+        clipped.append([d * min(1.0, clip / norm) for d in delta])
+        weights.append(n)
+    expected = [sum(c[i] * n for c, n in zip(clipped, weights, strict=True)) / sum(weights) for i in range(2)]
+    got = [np.asarray(w) for w in out.result["weights"]]
+    got_norm = float(np.sqrt(sum(float(np.sum(g**2)) for g in got)))
+    assert got_norm <= clip + 1e-9
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-9)
+
+
+def test_privacy_section_reports_the_budget() -> None:
+    from attunexr.federated import gaussian_epsilon
+    from attunexr.federated._run import DP_DELTA, _privacy
+
+    p = _privacy(RunSettings(sites=SITES, rounds=5, dp_noise=1.2, dp_clip=0.5))
+    assert p is not None
+    assert p["noise_multiplier"] == 1.2 and p["clipping_norm"] == 0.5 and p["delta"] == DP_DELTA
+    assert p["epsilon"] == round(gaussian_epsilon(1.2, 5, DP_DELTA), 4) > 0
+    assert _privacy(RunSettings(sites=SITES)) is None

@@ -35,7 +35,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.client import NumPyClient
 from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
-from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import ndarrays_to_parameters
 from flwr.common.serde import recorddict_to_proto
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg, FedProx
@@ -408,8 +408,4 @@ def _run_secagg(grid: Grid, context: Context, recorder: _Recorder, rounds: int,
         quantization_range=2**26, modulus_range=2**32,
     ))
     workflow(grid, legacy)
-    record = legacy.state.array_records[MAIN_PARAMS_RECORD]
-    from flwr.common import compat
-
-    weights = parameters_to_ndarrays(compat.arrayrecord_to_parameters(record, keep_input=True))
-    return [np.asarray(w, dtype=np.float64) for w in weights], "FedAvg+SecAgg+"
+    return _from_record(legacy.state.array_records[MAIN_PARAMS_RECORD]), "FedAvg+SecAgg+"

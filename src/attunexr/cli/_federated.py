@@ -115,9 +115,10 @@ def site_command(
         paths = check_certs(certs, server=False) if certs is not None else None
         name = parse_site(dataset).name
         _console.print(f"loading {name} …")
-        load_site(name, data_dir=data_dir, cache_dir=cache_dir)  # fills the feature cache, fails early
-        with Deployment(work_dir / "site", certs=paths, data_dir=data_dir, cache_dir=cache_dir) as dep:
-            dep.start_site(name, superlink=f"{host}:{port}")
+        load_site(dataset, data_dir=data_dir, cache_dir=cache_dir)  # fills the feature cache, fails early
+        folder = work_dir / ("site-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in name))
+        with Deployment(folder, certs=paths, data_dir=data_dir, cache_dir=cache_dir) as dep:
+            dep.start_site(name, superlink=f"{host}:{port}", spec=dataset)
             _serve(dep, f"site {name} connected to {host}:{port}")
 
 
@@ -151,8 +152,9 @@ def run_command(
     from attunexr.federated._run import RunSettings, check_settings, parse_sites, run_federated
 
     with cli_errors():
+        specs: dict[str, str] = {}
         settings = RunSettings(
-            sites=parse_sites(sites), rounds=rounds, epochs=epochs, lr=lr, proximal_mu=proximal_mu, secagg=secagg,
+            sites=parse_sites(sites, specs), specs=specs, rounds=rounds, epochs=epochs, lr=lr, proximal_mu=proximal_mu, secagg=secagg,
             dp_noise=dp_noise, dp_clip=dp_clip, min_nodes=min_nodes, leave_site_out=not no_leave_site_out,
             work_dir=work_dir, certs_dir=certs, data_dir=data_dir, cache_dir=cache_dir,
             dump_messages=dump_messages, superlink=superlink,

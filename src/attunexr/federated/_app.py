@@ -7,8 +7,9 @@ new weights, its number of training windows and its training loss; on evaluation
 
 Configuration:
 
-- node config (``flower-supernode --node-config``, set once per site): ``site`` (``stress-predict``,
-  ``nurse-stress@1/2``, a BIDS folder, ...), ``data-dir`` and ``cache-dir`` (where the site's data and its feature
+- node config (``flower-supernode --node-config``, set once per site): ``site`` (its name: ``stress-predict``,
+  ``nurse-stress@1/2``, a BIDS folder's name, ...), ``spec`` (what to load when it differs from the name: the BIDS
+  folder's path), ``data-dir`` and ``cache-dir`` (where the site's data and its feature
   cache live), ``log-dir`` (where the byte counts, and on request the message dumps, of this site go);
 - run config (``flwr run --run-config``, per run): ``sites`` (comma list of the participating site names, which
   fixes each site's ``site-index``), ``rounds``, ``epochs``, ``lr``, ``proximal-mu`` (FedProx when > 0),
@@ -99,7 +100,7 @@ def _load_site(context: Context) -> Any:
     data_dir = _cfg_str(node, "data-dir")
     cache_dir = _cfg_str(node, "cache-dir")
     return load_site(
-        _cfg_str(node, "site"),
+        _cfg_str(node, "spec") or _cfg_str(node, "site"),
         seed=_cfg_int(run, "seed", 0),
         test_fraction=_cfg_float(run, "test-fraction", 0.3),
         data_dir=Path(data_dir) if data_dir else None,

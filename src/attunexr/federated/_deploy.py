@@ -396,8 +396,11 @@ class Deployment:
         return self.address
 
     # ---- SuperNodes
-    def start_site(self, site: str, *, superlink: str | None = None) -> Proc:
-        """Start the SuperNode of ``site`` (node config ``site``, ``data-dir``, ``cache-dir``, ``log-dir``)."""
+    def start_site(self, site: str, *, superlink: str | None = None, spec: str | None = None) -> Proc:
+        """Start the SuperNode of ``site`` (node config ``site``, ``spec``, ``data-dir``, ``cache-dir``, ``log-dir``).
+
+        ``spec`` is what the site loads when it is not its name (a BIDS folder's path).
+        """
         if site in self.sites and self.sites[site].alive():
             raise ConfigurationError(f"site {site} is already running (PID {self.sites[site].pid})")
         port = free_port(self.host)
@@ -405,6 +408,8 @@ class Deployment:
         log_dir = self.site_dir(site)
         log_dir.mkdir(parents=True, exist_ok=True)
         node_config = {"site": site, "log-dir": str(log_dir)}
+        if spec is not None and spec != site:
+            node_config["spec"] = spec
         if self.data_dir is not None:
             node_config["data-dir"] = str(self.data_dir)
         if self.cache_dir is not None:

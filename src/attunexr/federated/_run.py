@@ -63,6 +63,12 @@ class RunSettings:
     round_timeout: float = 600.0
     #: HOST:PORT of a SuperLink started elsewhere (sites on other machines): only submit the runs
     superlink: str | None = None
+    #: what a site loads when that is not its name (a BIDS folder's path), by site name
+    specs: dict[str, str] = field(default_factory=dict)
+
+    def spec(self, site: str) -> str:
+        """What ``site`` loads (its BIDS folder, else its name)."""
+        return self.specs.get(site, site)
 
     def run_config(self, *, n_features: int, holdout: str = "") -> dict[str, Any]:
         """The Flower run config (keys of flwr_app/pyproject.toml)."""
@@ -75,8 +81,11 @@ class RunSettings:
         }
 
 
-def parse_sites(value: str | list[str]) -> list[str]:
-    """Site names from ``--sites a,b[,c]``: each must parse (known dataset, valid part), at least two, no repeats."""
+def parse_sites(value: str | list[str], specs: dict[str, str] | None = None) -> list[str]:
+    """Site names from ``--sites a,b[,c]``: each must parse (known dataset, valid part), at least two, no repeats.
+
+    ``specs`` (if given) gets name -> given text for the sites whose name differs from it (BIDS folders).
+    """
     from attunexr.federated._site import parse_site
 
     items = value.split(",") if isinstance(value, str) else [v for x in value for v in str(x).split(",")]
@@ -88,7 +97,12 @@ def parse_sites(value: str | list[str]) -> list[str]:
             f"--sites {','.join(names) or '(none)'}: a federation needs at least two sites, e.g. "
             "--sites stress-predict,nurse-stress"
         )
-    return [parse_site(n).name for n in names]
+    parsed = [parse_site(n).name for n in names]
+    if len(set(parsed)) != len(parsed):
+        raise ConfigurationError(f"--sites {','.join(names)}: two sites have the same name {parsed}")
+    if specs is not None:
+        specs.update({name: given for name, given in zip(parsed, names, strict=True) if name != given})
+    return parsed
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -252,7 +266,7 @@ def run_federated(
         n_features = len(FEATURES)
     else:
         phase("loading the sites' data (first time: computing features)")
-        loaded = [load_site(s, seed=settings.seed, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
+        loaded = [load_site(settings.spec(s), seed=settings.seed, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
                   for s in settings.sites]
         n_features = len(loaded[0].feature_names)
     holdouts: dict[str, RunOutcome] = {}
@@ -263,7 +277,7 @@ def run_federated(
             phase(f"starting the SuperLink and {len(settings.sites)} SuperNodes (TLS)")
             dep.start_superlink()
             for s in settings.sites:
-                dep.start_site(s)
+                dep.start_site(s, spec=settings.spec(s))
         held_out = list(settings.sites) if settings.leave_site_out else []
         phase("federated training")
         main = dep.submit(settings.run_config(n_features=n_features), name="federated",

@@ -61,6 +61,7 @@ class CertPaths:
 
 
 def _cert_paths(folder: Path) -> CertPaths:
+    folder = Path(folder).resolve()
     return CertPaths(folder / "ca.crt", folder / "ca.key", folder / "server.crt", folder / "server.key")
 
 

@@ -45,8 +45,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, stress_
         assert not proc.alive()
 
 
-def _settings(**kw: object) -> RunSettings:
-    return RunSettings(sites=SITES, **kw)
+def _settings(*, rounds: int, secagg: bool = False, min_nodes: int | None = None) -> RunSettings:
+    return RunSettings(sites=SITES, rounds=rounds, secagg=secagg, min_nodes=min_nodes)
 
 
 def test_secagg_gives_the_fedavg_aggregate(deployment: Deployment, data_dir: Path, cache: Path) -> None:

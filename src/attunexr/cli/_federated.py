@@ -168,7 +168,12 @@ def run_command(
         if certs is not None:
             check_certs(certs, server=True)
         install_sigterm_handler()
-        result = _run_with_progress(settings, run_federated)
+        try:
+            result = _run_with_progress(settings, run_federated)
+        except KeyboardInterrupt:
+            _console.print(f"interrupted: every process of the run was stopped (logs under {work_dir})",
+                           highlight=False)
+            raise typer.Exit(130) from None
         if json_out is not None:
             write_json(result, json_out)
         for s, v in result["per_site"].items():

@@ -97,3 +97,44 @@ def test_check_certs_names_what_is_missing(tmp_path: Path) -> None:
     check_certs(tmp_path, server=False)  # a site needs only ca.crt
     with pytest.raises(ConfigurationError, match="server.key"):
         check_certs(tmp_path, server=True)
+
+
+@pytest.mark.slow
+def test_run_interrupted_stops_every_process(tmp_path: Path, data_dir: Path, stress_predict_dir: Path,
+                                             nurse_stress_dir: Path) -> None:
+    """SIGTERM (as Ctrl-C) while the sites train: exit 130, a line saying so, no process and no port left."""
+    import json
+    import signal
+    import socket
+    import time
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")])
+    env["ATTUNEXR_DATA"] = str(data_dir)
+    work = tmp_path / "work"
+    proc = subprocess.Popen([*CLI, "federated", "run", "--sites", "stress-predict,nurse-stress", "--rounds", "3",
+                             "--work-dir", str(work), "--cache-dir", str(tmp_path / "cache")],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        started: list[dict[str, object]] = []
+        while time.monotonic() < deadline and len(started) < 3:
+            found = list(work.glob("run-*/processes.json"))
+            started = json.loads(found[0].read_text()) if found else []
+            time.sleep(0.5)
+        assert len(started) == 3, "the deployment did not start"
+        time.sleep(5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "every process of the run was stopped" in err
+    for p in started:
+        pid, port = int(str(p["pid"])), int(str(p["port"]))
+        alive = Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not alive, p
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, p
+    assert _flower_processes_under(work) == []

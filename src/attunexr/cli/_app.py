@@ -32,6 +32,7 @@ def _root(
 from attunexr.cli import (  # noqa: E402,F401
     _bids,
     _datasets,
+    _federated,
     _features,
     _interop,
     _live,

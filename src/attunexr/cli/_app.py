@@ -32,8 +32,8 @@ def _root(
 from attunexr.cli import (  # noqa: E402,F401
     _bids,
     _datasets,
-    _federated,
     _features,
+    _federated,
     _interop,
     _live,
     _models,

@@ -51,7 +51,7 @@ def certs_command(
     force: bool = typer.Option(False, "--force", help="Overwrite certificates already in FOLDER."),
 ) -> None:
     """Create a certificate authority and a server certificate for TLS between sites and server."""
-    from attunexr.federated._deploy import make_certs
+    from attunexr.federated import make_certs
 
     with cli_errors():
         if (folder / "ca.crt").exists() and not force:
@@ -62,7 +62,7 @@ def certs_command(
 
 
 def _serve(dep: Any, what: str) -> None:
-    from attunexr.federated._deploy import install_sigterm_handler, keep_alive
+    from attunexr.federated import install_sigterm_handler, keep_alive
 
     install_sigterm_handler()
     typer.echo(f"{what}; logs in {dep.logs}; Ctrl-C stops it")
@@ -81,7 +81,7 @@ def server_command(
     work_dir: Path = _work_dir_option(),
 ) -> None:
     """Start the SuperLink (the coordinating server) and keep it running until Ctrl-C."""
-    from attunexr.federated._deploy import Deployment, check_certs
+    from attunexr.federated import Deployment, check_certs
 
     with cli_errors():
         if certs is None and not insecure:
@@ -105,8 +105,7 @@ def site_command(
     work_dir: Path = _work_dir_option(),
 ) -> None:
     """Start this site's SuperNode: it trains on local data when the server asks, and sends back only weights."""
-    from attunexr.federated._deploy import Deployment, check_certs
-    from attunexr.federated._site import load_site, parse_site
+    from attunexr.federated import Deployment, check_certs, load_site, parse_site
 
     with cli_errors():
         host, port = _host_port(superlink, "--superlink")
@@ -148,8 +147,14 @@ def run_command(
                                        "message a site sends (in the run folder's sites/SITE/sent/; inspection)."),
 ) -> None:
     """Run a local federation: SuperLink and one SuperNode per site over TLS, FedAvg, leave-site-out, clean-up."""
-    from attunexr.federated._deploy import check_certs, install_sigterm_handler
-    from attunexr.federated._run import RunSettings, check_settings, parse_sites, run_federated
+    from attunexr.federated import (
+        RunSettings,
+        check_certs,
+        check_settings,
+        install_sigterm_handler,
+        parse_sites,
+        run_federated,
+    )
 
     with cli_errors():
         specs: dict[str, str] = {}

@@ -13,6 +13,7 @@ from attunexr.safety._monitors import (
     SymptomWorseningMonitor,
     default_monitors,
 )
+from attunexr.safety._session import SessionSafety
 
 __all__ = [
     "ADVERSE_EVENT_TYPES",
@@ -25,6 +26,7 @@ __all__ = [
     "SafetyAction",
     "SafetyObservation",
     "SafetySupervisor",
+    "SessionSafety",
     "SignalLossMonitor",
     "SuicidalityMonitor",
     "SymptomWorseningMonitor",

@@ -414,51 +414,31 @@ class SupervisorAdapter:
     """Run :class:`attunexr.safety.SafetySupervisor` (default monitors, the plan's thresholds) every second."""
 
     def __init__(self, safety: dict[str, Any]) -> None:
-        from attunexr.safety import OverloadMonitor, SafetySupervisor, SignalLossMonitor, default_monitors
+        from attunexr.safety import SessionSafety
 
-        # Every monitor runs once per second; the signal-loss monitor runs twice: once per second for gaps in the
-        # streams seen so far, once per feature window for consecutive poor-quality windows.
-        gap_s = float(safety.get("signal_loss_s", 10.0))
-        monitors = [m for m in default_monitors() if not isinstance(m, OverloadMonitor | SignalLossMonitor)]
-        monitors.insert(0, OverloadMonitor(arousal_ceiling=float(safety.get("arousal_ceiling", 0.9)),
-                                           suds_ceiling=float(safety.get("suds_ceiling", 85.0)),
-                                           hr_delta_bpm=float(safety.get("hr_above_baseline_bpm", 40.0)),
-                                           duration_s=float(safety.get("overload_s", 30.0))))
-        monitors.append(SignalLossMonitor(max_gap_s=gap_s, max_poor_windows=1 << 30))
-        self.supervisor = SafetySupervisor(monitors)
-        self.window_supervisor = SafetySupervisor([SignalLossMonitor()])
-        self._last_window: float | None = None
+        self.session_safety = SessionSafety(
+            arousal_ceiling=float(safety.get("arousal_ceiling", 0.9)),
+            suds_ceiling=float(safety.get("suds_ceiling", 85.0)),
+            hr_above_baseline_bpm=float(safety.get("hr_above_baseline_bpm", 40.0)),
+            overload_s=float(safety.get("overload_s", 30.0)), signal_loss_s=float(safety.get("signal_loss_s", 10.0)))
+        monitors = self.session_safety.monitors
         self.info = {"safety": "attunexr.safety.SafetySupervisor (" +
                      ", ".join(type(m).__name__ for m in monitors) + ")",
                      "safety_words": "safety monitors: " + ", ".join(
                          _words(type(m).__name__.removesuffix("Monitor")) for m in monitors)}
-        self._hr_base: list[float] = []
-        self._suds: tuple[float, float] | None = None
         self.raw_alerts: list[Any] = []
 
     def check(self, t: float, vitals: Vitals, estimate: EstimateView | None, suds: float | None
               ) -> list[AlertView]:
         """One second: the monitors see the session's vitals (the dashboard's reading), the newest estimate and
-        a new SUDS answer; returns their alerts."""
-        from attunexr.safety import SafetyObservation
-
-        hr = vitals.hr
-        if hr is not None and t < 60.0:
-            self._hr_base.append(hr)
-        if suds is not None:
-            self._suds = (t, suds)
-        window_ok = estimate.quality_ok if estimate is not None else True
-        obs = SafetyObservation(
-            t=t, arousal=estimate.probability if estimate is not None else None,
+        a new SUDS answer; returns their alerts as the dashboard shows them."""
+        alerts = self.session_safety.check(
+            t, hr=vitals.hr, last_sample_t=vitals.last_sample_t,
+            arousal=estimate.probability if estimate is not None else None,
             arousal_lower=estimate.lower if estimate is not None else None,
-            abstained=estimate.abstained if estimate is not None else True, quality_ok=window_ok,
-            suds=self._suds[1] if self._suds else None, suds_t=self._suds[0] if self._suds else None,
-            hr=hr, hr_baseline=sum(self._hr_base) / len(self._hr_base) if len(self._hr_base) >= 30 else None,
-            last_sample_t=dict(vitals.last_sample_t))
-        alerts = self.supervisor.update(obs)
-        if estimate is not None and estimate.t_end != self._last_window:
-            self._last_window = estimate.t_end
-            alerts += self.window_supervisor.update(SafetyObservation(t=t, quality_ok=window_ok))
+            abstained=estimate.abstained if estimate is not None else True,
+            quality_ok=estimate.quality_ok if estimate is not None else True,
+            window_t_end=estimate.t_end if estimate is not None else None, suds=suds)
         self.raw_alerts.extend(alerts)
         return [AlertView(monitor=a.monitor, severity="high" if a.severity == "critical" else a.severity,
                           action=str(getattr(a.action, "value", a.action)), message=a.message,

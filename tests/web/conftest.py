@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,3 +92,13 @@ def sign_in(page: Page, url: str, username: str, password: str) -> None:
     page.get_by_test_id("login-username").fill(username)
     page.get_by_test_id("login-password").fill(password)
     page.get_by_test_id("login-submit").click()
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 90.0, every: float = 0.1) -> Any:
+    """Poll ``pred`` until it returns something truthy (returned), failing the test after ``timeout`` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if value := pred():
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")

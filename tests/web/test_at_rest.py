@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import re
 import stat
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from attunexr.store import SessionEvent, TherapySession
 
-from .conftest import start_server, stop_server
+from .conftest import start_server, stop_server, wait_for
 
 NAME = "Wilhelmina Quastenberg"
 PHONE = "+49 170 5550 1234"
 NOTE = f"Sister {NAME} will pick her up, call {PHONE}"
 SUDS = 73.25  # a value no other payload holds
 
-
-def _wait(pred: Any, timeout: float = 60.0) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def _mode(path: Path) -> int:
@@ -53,11 +43,11 @@ def test_session_through_the_web_app_leaves_no_plaintext_on_disk(tmp_path: Path)
             assert r.status_code == 201, r.text
             sid = r.json()["id"]
             assert c.post(f"/api/sessions/{sid}/start").status_code == 200
-            _wait(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
+            wait_for(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
             assert c.post(f"/api/sessions/{sid}/notes", json={"text": NOTE}).status_code == 201
             assert c.post(f"/api/sessions/{sid}/suds", json={"value": SUDS}).status_code == 201
             assert c.post(f"/api/sessions/{sid}/stop").status_code == 200
-            _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
+            wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
             events = c.get(f"/api/sessions/{sid}/events").json()
             assert any(e["kind"] == "note" and e["payload"]["text"] == NOTE for e in events)
             assert any(e["kind"] == "suds" and e["payload"]["value"] == SUDS for e in events)

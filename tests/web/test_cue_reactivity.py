@@ -6,7 +6,6 @@ import asyncio
 import io
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,11 @@ from attunexr.privacy import load_master_key
 from attunexr.session import SessionLog, VRClient
 from attunexr.store import TherapySession
 
-from .conftest import LiveServer
+from .conftest import LiveServer, wait_for
 
 CUES = [(30.0, "trauma"), (55.0, "neutral"), (80.0, "trauma"), (105.0, "neutral"), (130.0, "trauma"),
         (155.0, "neutral")]
 
-
-def _wait(pred: Any, timeout: float = 30.0) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +69,9 @@ async def test_vr_cues_are_scored_live_and_reported(live_server: LiveServer, cli
             return got if len(got) == len(CUES) else None
 
         # every cue's epoch (up to 167 s) lies within the 190 s sent: each is scored while the session runs
-        live = await asyncio.to_thread(_wait, responses)
+        live = await asyncio.to_thread(wait_for, responses)
         assert c.post(f"/api/sessions/{sid}/stop").status_code == 200
-        _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
+        wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
         assert [(x["onset"], x["category"]) for x in live] == CUES
         assert [x["index"] for x in live] == [0, 0, 1, 1, 2, 2]
         assert all(x["sc_change"] is not None and x["hr_change_mean"] is not None for x in live), [(x["onset"], x["sc_change"], x["hr_change_mean"], x["quality"]) for x in live]

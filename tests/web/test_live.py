@@ -17,17 +17,7 @@ from attunexr.privacy import load_master_key
 from attunexr.session import SessionLog, VRClient
 from attunexr.store import SessionEvent, TherapySession
 
-from .conftest import LiveServer
-
-
-def _wait(pred: Any, timeout: float = 30.0, every: float = 0.1) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+from .conftest import LiveServer, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +46,11 @@ def test_live_session_with_real_components(live_server: LiveServer, clinician: d
         assert "ExposureController" in info["controller"] and "SafetySupervisor" in info["safety"]
         assert info["model"] == "stress" and "FeatureStream" in info["features"]
         # the virtual patient's ECG gives a plausible heart rate; estimates arrive after the first window
-        snap = _wait(lambda: (s := c.get(f"/api/sessions/{sid}/live").json())["estimate"] and s)
+        snap = wait_for(lambda: (s := c.get(f"/api/sessions/{sid}/live").json())["estimate"] and s)
         assert 40 < snap["vitals"]["hr"] < 150 and snap["quality"]["hr"] == "good"
         assert len(snap["series"]["t"]) > 60
         # the controller proposes; the clinician approves; the level follows
-        prop = _wait(lambda: (s := c.get(f"/api/sessions/{sid}/live").json())["proposals"] and s["proposals"][0],
+        prop = wait_for(lambda: (s := c.get(f"/api/sessions/{sid}/live").json())["proposals"] and s["proposals"][0],
                      timeout=60)
         r = c.post(f"/api/sessions/{sid}/proposals/{prop['id']}/approve")
         assert r.status_code == 200, r.text
@@ -72,7 +62,7 @@ def test_live_session_with_real_components(live_server: LiveServer, clinician: d
         assert c.post(f"/api/sessions/{sid}/notes", json={"text": "patient asked for a break"}).status_code == 201
         assert c.post(f"/api/sessions/{sid}/stop").json()["state"] == "stopped"
         assert c.post(f"/api/sessions/{sid}/ssq", json={"when": "post", "items": [1] * 16}).status_code == 201
-        _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
+        wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
         events = c.get(f"/api/sessions/{sid}/events").json()
         kinds = {e["kind"] for e in events}
         assert {"vitals", "estimate", "proposal", "decision", "level", "pause", "note", "end", "ssq"} <= kinds
@@ -220,7 +210,7 @@ async def test_client_source_feeds_the_pipeline(live_server: LiveServer, clinici
             hr = [e["payload"]["hr"] for e in ev if e["kind"] == "vitals" and e["payload"]["hr"] is not None]
             return (est, hr) if len(est) >= 3 and hr else None
 
-        est, hr = await asyncio.to_thread(_wait, estimated, 30.0)
+        est, hr = await asyncio.to_thread(wait_for, estimated, 30.0)
         # windows of 60 s every 10 s on the client's timeline: ends at 60, 70, 80, 90 s of the recording
         assert all((e["payload"]["t_end"] - 60.0) % 10.0 == 0.0 for e in est)
         assert 40 < hr[0] < 150
@@ -247,7 +237,7 @@ def test_dashboard_socket_sees_the_end_and_updates_after_it(live_server: LiveSer
             while not any(u["type"] == "state" and u["state"] == "stopped" for u in seen):
                 seen.append(json.loads(ws.recv(timeout=10)))
             runner = live_server.services.live.get(sid)
-            assert runner is not None and _wait(lambda: runner.live.state == "stopped", timeout=10)
+            assert runner is not None and wait_for(lambda: runner.live.state == "stopped", timeout=10)
             assert c.post(f"/api/sessions/{sid}/notes", json={"text": "debrief after the end"}).status_code == 201
             while not any(u["type"] == "note" for u in seen):
                 seen.append(json.loads(ws.recv(timeout=10)))

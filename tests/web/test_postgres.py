@@ -5,26 +5,15 @@ stored, and the audit chain, all through the HTTP API."""
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from .conftest import start_server, stop_server
+from .conftest import start_server, stop_server, wait_for
 
 SECRET = "Ottilie Pgsecretname"
 
-
-def _wait(pred: Callable[[], Any], timeout: float = 60.0) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_web_app_end_to_end_on_postgresql(
@@ -88,10 +77,10 @@ def test_web_app_end_to_end_on_postgresql(
             # text longer than its column: refused by PostgreSQL, a clean 422
             assert r.status_code == 422 and "fit its field" in r.json()["detail"][0]["msg"], r.text
             assert c.post(f"/api/sessions/{sid}/start").json()["state"] == "running"
-            _wait(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
+            wait_for(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
             assert c.post(f"/api/sessions/{sid}/notes", json={"text": "steady breathing"}).status_code == 201
             assert c.post(f"/api/sessions/{sid}/stop").json()["state"] == "stopped"
-            _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
+            wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
             events = c.get(f"/api/sessions/{sid}/events").json()
             assert {"vitals", "estimate", "note", "end"} <= {e["kind"] for e in events}
         with live.client(admin) as a:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,11 @@ from pypdf import PdfReader
 
 from attunexr.store import TherapySession
 
-from .conftest import LiveServer
+from .conftest import LiveServer, wait_for
 
 SECTIONS = ("Summary", "Charts", "Proposals and who decided", "Level changes", "SUDS", "Safety events",
             "Simulator Sickness Questionnaire", "Data quality", "Notes, pauses and resumptions", "Models")
 
-
-def _wait(pred: Any, timeout: float = 90.0) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @dataclass
@@ -56,10 +47,10 @@ def finished(live_server: LiveServer, artifacts_dir: Path) -> Finished:
         sid = int(r.json()["id"])
         assert c.post(f"/api/sessions/{sid}/ssq", json={"when": "pre", "items": [0] * 15 + [1]}).status_code == 201
         assert c.post(f"/api/sessions/{sid}/start").status_code == 200
-        first = _wait(lambda: (s := c.get(f"/api/sessions/{sid}/live").json())["proposals"] and s["proposals"][0])
+        first = wait_for(lambda: (s := c.get(f"/api/sessions/{sid}/live").json())["proposals"] and s["proposals"][0])
         assert c.post(f"/api/sessions/{sid}/proposals/{first['id']}/approve").json()["status"] == "approved"
         assert c.post(f"/api/sessions/{sid}/suds", json={"value": 40}).status_code == 201
-        second = _wait(lambda: [p for p in c.get(f"/api/sessions/{sid}/live").json()["proposals"]
+        second = wait_for(lambda: [p for p in c.get(f"/api/sessions/{sid}/live").json()["proposals"]
                                 if p["id"] != first["id"] and p["to_level"] > p["from_level"]], timeout=150)[0]
         r = c.post(f"/api/sessions/{sid}/bounds", json={"max_level": second["from_level"]})
         assert r.status_code == 200, r.text
@@ -69,7 +60,7 @@ def finished(live_server: LiveServer, artifacts_dir: Path) -> Finished:
         assert c.post(f"/api/sessions/{sid}/notes", json={"text": "patient asked for a break"}).status_code == 201
         assert c.post(f"/api/sessions/{sid}/stop").status_code == 200
         assert c.post(f"/api/sessions/{sid}/ssq", json={"when": "post", "items": [1] * 16}).status_code == 201
-        _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped", timeout=30)
+        wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped", timeout=30)
         html = c.get(f"/sessions/{sid}/report")
         pdf = c.get(f"/sessions/{sid}/report.pdf")
     assert html.status_code == 200 and pdf.status_code == 200

@@ -25,18 +25,10 @@ from typer.testing import CliRunner
 from attunexr.cli import app
 from attunexr.store import canonical_json, entry_hash
 
-from .conftest import start_server, stop_server
+from .conftest import start_server, stop_server, wait_for
 
 PW = "verify-pw-00001"
 
-
-def _wait(pred: Callable[[], Any], timeout: float = 60.0) -> Any:
-    end = time.time() + timeout
-    while time.time() < end:
-        if value := pred():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def _run_session(data: Path, database_url: str | None = None) -> None:
@@ -48,12 +40,12 @@ def _run_session(data: Path, database_url: str | None = None) -> None:
         with live.client(token) as c:
             sid = demo.session_id
             assert c.post(f"/api/sessions/{sid}/start").status_code == 200
-            _wait(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
+            wait_for(lambda: c.get(f"/api/sessions/{sid}/live").json()["estimate"])
             assert c.post(f"/api/sessions/{sid}/notes", json={"text": "calm"}).status_code == 201
             for _ in range(12):  # audited reads: enough entries for a tail to delete
                 assert c.get(f"/api/sessions/{sid}").status_code == 200
             assert c.post(f"/api/sessions/{sid}/stop").status_code == 200
-            _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
+            wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "stopped")
             time.sleep(0.5)  # the session's end is recorded after its log is closed
     finally:
         stop_server(live)

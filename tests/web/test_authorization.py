@@ -284,6 +284,29 @@ def test_websockets_refuse_other_clinics(live_server: LiveServer, world: dict[st
         assert snap["type"] == "snapshot" and snap["session"] == world["sid"]
 
 
+def test_a_dashboard_feed_ends_with_its_login(live_server: LiveServer, world: dict[str, Any]) -> None:
+    """A feed opened before sign-out stops within the re-check interval (it used to keep streaming live data)."""
+    from websockets.exceptions import ConnectionClosed
+
+    from attunexr.web._ws import LOGIN_RECHECK_S
+
+    token = live_server.token("clinician_a", PASSWORD)  # a login of its own, so the world's token stays valid
+    ws_url = live_server.url.replace("http", "ws")
+    with connect(f"{ws_url}/ws/sessions/{world['sid']}",
+                 additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        with live_server.client(token) as c:
+            assert c.post("/api/auth/logout").status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:  # updates may still arrive until the next check
+                ws.recv(timeout=LOGIN_RECHECK_S * 4)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    # the world's own login still watches
+    with connect(f"{ws_url}/ws/sessions/{world['sid']}",
+                 additional_headers={"Authorization": f"Bearer {world['tokens']['clinician_a']}"}) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+
+
 def test_every_access_is_audited_and_chain_verifies(live_server: LiveServer, world: dict[str, Any]) -> None:
     with live_server.services.db.begin() as db:
         n = verify_audit_chain(db)

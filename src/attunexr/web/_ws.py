@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from attunexr.session import Subscription
 from attunexr.store import TherapySession, append_audit
-from attunexr.web._auth import principal_from_token, token_from
+from attunexr.web._auth import SuppliedToken, principal_from_token, token_from
 from attunexr.web._live import LiveSessionRunner
 from attunexr.web._services import WebServices
 
@@ -27,6 +27,8 @@ __all__ = ["router"]
 logger = logging.getLogger(__name__)
 router = APIRouter()
 MAX_FRAME = 1 << 20
+#: How often an open dashboard feed checks that its login still holds (sign-out, revocation, expiry, deactivation).
+LOGIN_RECHECK_S = 5.0
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -54,6 +56,23 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+async def _watch_login(ws: WebSocket, services: WebServices, supplied: SuppliedToken | None, pump: asyncio.Task[None],
+                       every: float) -> None:
+    """Close the feed (code 4401) once its login has ended: a signed-out clinician stops receiving live data."""
+
+    def alive() -> bool:
+        with services.db.begin() as db:
+            return principal_from_token(db, supplied) is not None
+
+    while True:
+        await asyncio.sleep(every)
+        if not await asyncio.to_thread(alive):
+            pump.cancel()
+            with contextlib.suppress(Exception):
+                await ws.close(code=4401, reason="login ended")
+            return
+
+
 async def _wait_runner(services: WebServices, session_id: int, timeout: float = 10.0) -> LiveSessionRunner | None:
     for _ in range(int(timeout / 0.1)):
         runner = services.live.get(session_id)
@@ -66,8 +85,9 @@ async def _wait_runner(services: WebServices, session_id: int, timeout: float = 
 @router.websocket("/ws/sessions/{session_id}")
 async def dashboard_socket(ws: WebSocket, session_id: int) -> None:
     services: WebServices = ws.app.state.services
+    supplied = token_from(ws)
     with services.db.begin() as db:
-        p = principal_from_token(db, token_from(ws))
+        p = principal_from_token(db, supplied)
         ts = db.get(TherapySession, session_id)
         allowed = (p is not None and _same_origin(ws) and ts is not None
                    and p.role in ("clinician", "researcher") and ts.clinic_id == p.clinic_id)
@@ -86,13 +106,15 @@ async def dashboard_socket(ws: WebSocket, session_id: int) -> None:
     subs = [runner.subscribe()]
     await ws.send_text(json.dumps(runner.snapshot(), default=_json_default))
     pump = asyncio.create_task(_pump(ws, runner, subs))
+    watch = asyncio.create_task(_watch_login(ws, services, supplied, pump, LOGIN_RECHECK_S))
     try:
         while True:
             await ws.receive_text()  # the dashboard sends nothing but pings; actions go through the REST API
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):  # RuntimeError: receiving after the login watcher closed the feed
         pass
     finally:
         pump.cancel()
+        watch.cancel()
         runner.unsubscribe(subs[0])
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump

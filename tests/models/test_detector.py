@@ -94,6 +94,51 @@ def test_live_estimates_equal_offline(
     assert e.model == "stress"
 
 
+@pytest.mark.parametrize("quality_mode", ["groups", "row"])
+def test_estimate_records_equals_estimate_on_a_table(
+    stress_small: pd.DataFrame, stress_y: np.ndarray, quality_mode: str
+) -> None:
+    """A live session's rows as mappings (no table built) give exactly the estimates of the same rows as a table:
+    missing values, text quality, failed quality flags and gaps included."""
+    det = ArousalDetector(model="lightgbm", quality_mode=quality_mode).fit(stress_small, stress_y)
+    sub = stress_small[stress_small["subject"] == stress_small["subject"].iloc[-1]].sort_values("t_end")
+    rows = sub.drop(columns=["label"]).reset_index(drop=True)
+    records = [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        for r in rows.to_dict("records")
+    ]
+    records[3]["quality_ok"] = False
+    records[4]["q_eda"] = "n/a"  # unreadable text: poor
+    records[5]["q_cardiac"] = "0.1"  # a number as text
+    records[6]["gap_fraction"] = 0.5
+    records[7]["quality_ok"] = None
+    records[8]["rmssd"] = None  # a missing value
+    for i in (9, 10):  # no usable core signal (both modes abstain), the second window mostly lost to gaps
+        records[i].update(q_cardiac=0.0, q_eda=0.0, quality_ok=False)
+    records[10]["gap_fraction"] = 0.6
+    table = pd.DataFrame.from_records(records)
+    by_table: list[Estimate] = []
+    by_records: list[Estimate] = []
+    state_t, state_r = det.new_state(), det.new_state()
+    for i in range(len(records)):  # one row per call, as live
+        by_table.extend(det.estimate(table.iloc[[i]], state=state_t))
+        by_records.extend(det.estimate_records([records[i]], state=state_r))
+    assert [e.reason for e in by_records] == [e.reason for e in by_table]
+    assert {"collecting_baseline", "poor_signal_quality", "signal_gaps"} <= {e.reason for e in by_table}
+    for a, b in zip(by_records, by_table, strict=True):
+        np.testing.assert_array_equal(
+            [a.t_end, a.probability, a.lower, a.upper], [b.t_end, b.probability, b.lower, b.upper]
+        )
+        assert a.contributions == b.contributions
+    # a whole recording at once is the same as well
+    whole = det.estimate_records(records, state=det.new_state())
+    assert [e.probability for e in whole] == [
+        e.probability for e in det.estimate(table, state=det.new_state())
+    ]
+    with pytest.raises(ModelError, match="hr_mean"):
+        det.estimate_records([{k: v for k, v in records[0].items() if k != "hr_mean"}])
+
+
 def test_contributions_sum_to_logit_live(stress_small: pd.DataFrame, stress_y: np.ndarray) -> None:
     det = ArousalDetector(model="lightgbm").fit(stress_small, stress_y)
     sub = stress_small[stress_small["subject"] == stress_small["subject"].iloc[0]].sort_values("t_end")
@@ -285,7 +330,9 @@ def test_live_state_is_an_object_the_caller_owns(stress_small: pd.DataFrame, str
     assert len(session_a) == len(session_b) == 1
     # the detector's own offline state was not touched: a whole-recording call starts fresh
     fresh = det.estimate(rows)
-    assert [e.reason for e in fresh] != [e.reason for e in live_a]  # no set_baseline here: it collects its own
+    assert [e.reason for e in fresh] != [
+        e.reason for e in live_a
+    ]  # no set_baseline here: it collects its own
     clone = pickle.loads(pickle.dumps(det))
     assert not hasattr(clone, "online_") and getattr(clone, "_own_state", None) is None
     assert [e.probability for e in clone.estimate(rows)] == [e.probability for e in fresh]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import sosfiltfilt
 
 from attunexr.features._columns import FEATURE_COLUMNS, QUALITY_COLUMNS
@@ -346,29 +348,19 @@ def _motion(
             row["acc_activity"] = float(np.maximum(mag - 1.0, 0.0).mean())
             row["acc_hf"] = _acc_hf(mag, acc.rate)
             qs.append(cover)
-    head = procs.get("head_pose")
-    if head is not None:
-        i0, i1 = head.buffer.bounds(t0, t1)
-        cols = head.buffer.cols
-        pos = np.stack([cols[f"c{i}"][i0:i1] for i in range(3)], axis=1)
-        quat = np.stack([cols[f"c{i}"][i0:i1] for i in range(3, 7)], axis=1)
-        t = head.buffer.t[i0:i1]
-        valid = np.all(np.isfinite(pos), axis=1) & np.all(np.isfinite(quat), axis=1)
-        pos, quat, t = pos[valid], quat[valid], t[valid]
-        cover = _coverage_irregular(t, t0, t1)
-        if t.size >= 3 and cover >= 0.5:
-            dt = np.diff(t)
-            good = dt > 0
-            qn = quat / np.linalg.norm(quat, axis=1, keepdims=True)
-            dot = np.abs(np.einsum("ij,ij->i", qn[1:], qn[:-1]))
-            ang = np.degrees(2.0 * np.arccos(np.clip(dot, 0.0, 1.0)))[good] / dt[good]
-            lin = np.linalg.norm(np.diff(pos, axis=0), axis=1)[good] / dt[good]
+    pose = _window_pose(procs, t0, t1)
+    if pose is not None:
+        cover = _coverage_irregular(pose.t, t0, t1)
+        if pose.t.size >= 3 and cover >= 0.5:
+            good, dt = pose.good, pose.dt
+            ang = np.degrees(pose.arc)[good] / dt[good]
+            lin = np.linalg.norm(np.diff(pose.pos, axis=0), axis=1)[good] / dt[good]
             if ang.size:
                 row["head_angular_speed"] = float(ang.mean())
                 row["head_translation_speed"] = float(lin.mean())
                 row["head_freezing"] = float(np.mean((ang < HEAD_FREEZE_ANGULAR) & (lin < HEAD_FREEZE_SPEED)))
                 qs.append(cover)
-    head_cover = _head_motion(procs, t0, t1, row)
+    head_cover = _head_motion(procs, t0, t1, row, pose)
     if head_cover is not None:
         qs.append(head_cover)
     if qs:
@@ -398,8 +390,15 @@ def _band_powers(t: FloatArray, x: FloatArray) -> tuple[float, float]:
         return NAN, NAN
     fs = (n - 1) / span
     y = x - float(x.sum()) / n
-    ph = np.exp(-2j * np.pi * np.outer(_HEAD_FREQS, t - t[0]))
-    psd = 2.0 * np.abs(ph @ y) ** 2 / (n * fs)
+    # the frequencies are multiples of _HEAD_DF, so exp(-2πi·k·df·t) = step^k: one exponential per sample, then
+    # a running product, instead of one per sample and frequency (the live path computes this every hop)
+    step = np.exp(-2j * np.pi * _HEAD_DF * (t - t[0]))
+    term = y.astype(np.complex128)
+    sums = np.empty(_HEAD_FREQS.size, dtype=np.complex128)
+    for k in range(_HEAD_FREQS.size):
+        term *= step
+        sums[k] = term.sum()
+    psd = 2.0 * np.abs(sums) ** 2 / (n * fs)
     slow = (HEAD_SLOW_BAND[0] - 1e-9 <= _HEAD_FREQS) & (HEAD_SLOW_BAND[1] - 1e-9 > _HEAD_FREQS)
     fast = (HEAD_FAST_BAND[0] - 1e-9 <= _HEAD_FREQS) & (min(HEAD_FAST_BAND[1], 0.5 * fs) + 1e-9 >= _HEAD_FREQS)
     p_slow = float(psd[slow].sum()) * _HEAD_DF if span >= 0.75 / HEAD_SLOW_BAND[0] else NAN
@@ -407,18 +406,47 @@ def _band_powers(t: FloatArray, x: FloatArray) -> tuple[float, float]:
     return p_slow, p_fast
 
 
-def _pose_to_imu(t: FloatArray, pos: FloatArray, quat: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+@dataclass(frozen=True)
+class _Pose:
+    """A window's finite head poses and the rotation between consecutive ones (computed once per window)."""
+
+    t: FloatArray
+    pos: FloatArray
+    quat: FloatArray
+    #: time steps, which of them are positive, and the rotation angle (rad) of each step
+    dt: FloatArray
+    good: NDArray[np.bool_]
+    arc: FloatArray
+
+
+def _window_pose(procs: Mapping[str, StreamProcessor], t0: float, t1: float) -> _Pose | None:
+    """The ``head_pose`` samples of the window with all seven values finite (only the window's own samples: live
+    buffers keep nothing before an open window); ``None`` without a head-pose stream."""
+    head = procs.get("head_pose")
+    if head is None:
+        return None
+    i0, i1 = head.buffer.bounds(t0, t1)
+    cols = head.buffer.cols
+    pos = np.stack([cols[f"c{i}"][i0:i1] for i in range(3)], axis=1)
+    quat = np.stack([cols[f"c{i}"][i0:i1] for i in range(3, 7)], axis=1)
+    t = head.buffer.t[i0:i1]
+    valid = np.all(np.isfinite(pos), axis=1) & np.all(np.isfinite(quat), axis=1)
+    pos, quat, t = pos[valid], quat[valid], t[valid]
+    dt = np.diff(t)
+    qn = quat / np.linalg.norm(quat, axis=1, keepdims=True)
+    dot = np.abs(np.einsum("ij,ij->i", qn[1:], qn[:-1]))
+    return _Pose(t, pos, quat, dt, dt > 0, 2.0 * np.arccos(np.clip(dot, 0.0, 1.0)))
+
+
+def _pose_to_imu(pose: _Pose) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per-sample (times, acceleration vectors m/s^2, angular speed rad/s) derived from head poses.
 
     Angular speed from the rotation between consecutive unit quaternions over their time step; acceleration from
     the second difference of positions. Row ``i`` describes the step ending at sample ``i + 1`` (acceleration needs
     three samples, so its first row is NaN).
     """
-    dt = np.diff(t)
-    good = dt > 0
-    qn = quat / np.linalg.norm(quat, axis=1, keepdims=True)
-    dot = np.abs(np.einsum("ij,ij->i", qn[1:], qn[:-1]))
-    ang = np.where(good, 2.0 * np.arccos(np.clip(dot, 0.0, 1.0)) / np.where(good, dt, 1.0), np.nan)
+    t, pos, dt, good = pose.t, pose.pos, pose.dt, pose.good
+    ang = np.where(good, pose.arc / np.where(good, dt, 1.0), np.nan)
     vel = np.where(good[:, None], np.diff(pos, axis=0) / np.where(good, dt, 1.0)[:, None], np.nan)
     acc = np.full_like(vel, np.nan)
     if vel.shape[0] > 1:
@@ -428,9 +456,10 @@ def _pose_to_imu(t: FloatArray, pos: FloatArray, quat: FloatArray) -> tuple[Floa
 
 
 def _head_motion(
-    procs: Mapping[str, StreamProcessor], t0: float, t1: float, row: dict[str, float | bool]
+    procs: Mapping[str, StreamProcessor], t0: float, t1: float, row: dict[str, float | bool], pose: _Pose | None
 ) -> float | None:
-    """Head-motion features from the headset IMU (``head_imu``) or, without one, derived from ``head_pose``.
+    """Head-motion features from the headset IMU (``head_imu``) or, without one, derived from ``head_pose``
+    (``pose``: :func:`_window_pose`).
 
     Returns the coverage used as quality, or ``None`` when the window has too few samples.
     """
@@ -443,20 +472,9 @@ def _head_motion(
         gyro = np.stack([cols[f"c{i}"][i0:i1] for i in range(3, 6)], axis=1)
         ang = np.sqrt(np.sum(gyro * gyro, axis=1))
     else:
-        head = procs.get("head_pose")
-        if head is None:
+        if pose is None or pose.t.size < 3:
             return None
-        # only the window's own samples (live buffers keep nothing before an open window)
-        j0, i1 = head.buffer.bounds(t0, t1)
-        cols = head.buffer.cols
-        tp = head.buffer.t[j0:i1]
-        pos = np.stack([cols[f"c{i}"][j0:i1] for i in range(3)], axis=1)
-        quat = np.stack([cols[f"c{i}"][j0:i1] for i in range(3, 7)], axis=1)
-        ok = np.all(np.isfinite(pos), axis=1) & np.all(np.isfinite(quat), axis=1)
-        tp, pos, quat = tp[ok], pos[ok], quat[ok]
-        if tp.size < 3:
-            return None
-        t, acc, ang = _pose_to_imu(tp, pos, quat)
+        t, acc, ang = _pose_to_imu(pose)
     fin_w = np.isfinite(ang)
     fin_a = np.all(np.isfinite(acc), axis=1)
     any_ok = fin_w | fin_a

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from attunexr.errors import ConfigurationError, ModelError
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
+from attunexr.models._columns import Columns, FrameColumns, RecordColumns
 from attunexr.models._design import NORMALIZATIONS, OnlineDesign, design_names, offline_design, recording_keys
 from attunexr.models._estimate import (
     REASON_ATYPICAL,
@@ -114,14 +115,6 @@ def first_windows_if_unlabelled(
         if not out[idx].any():
             out[idx[np.argsort(t[idx], kind="stable")[:n]]] = True
     return out
-
-
-def _numeric(df: pd.DataFrame, col: str) -> NDArray[np.float64]:
-    """Column ``col`` as floats; text that is not a number becomes NaN (fast path for numeric columns)."""
-    s = df[col]
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        return np.asarray(s.to_numpy(dtype=float, na_value=np.nan), dtype=float)
-    return np.asarray(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan), dtype=float)
 
 
 def _is_quality(col: str) -> bool:
@@ -338,42 +331,45 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             values[:, i] = np.log(level)
         return values
 
-    def _values(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
+    def _values(self, df: pd.DataFrame | Columns, base: list[str]) -> NDArray[np.float64]:
         """Base feature values, log-transformed where fitted, with poor-quality signal groups blanked ("groups")."""
-        values = self._transform_values(self._robust(df[base].to_numpy(dtype=float), base))
+        cols = FrameColumns(df) if isinstance(df, pd.DataFrame) else df
+        values = self._transform_values(self._robust(cols.floats(base), base))
         groups: dict[str, list[int]] = getattr(self, "masked_groups_", {}) or {}
         if getattr(self, "quality_mode", "row") != "groups" or not groups:
             return values
         values = values.copy()
         for g, idx in groups.items():
             q = f"q_{g}"
-            if q in df.columns:
-                poor = ~(_numeric(df, q) >= GROUP_QUALITY_MIN)
+            if q in cols:
+                poor = ~(cols.numeric(q) >= GROUP_QUALITY_MIN)
                 if poor.any():
                     values[np.ix_(poor, np.asarray(idx, dtype=np.intp))] = np.nan
         return values
 
-    def poor_quality(self, df: pd.DataFrame) -> NDArray[np.bool_]:
+    def poor_quality(self, df: pd.DataFrame | Columns) -> NDArray[np.bool_]:
         """Rows on which the quality gate abstains (see ``quality_mode``); all ``False`` without quality columns."""
-        n = len(df)
+        data = FrameColumns(df) if isinstance(df, pd.DataFrame) else df
+        n = len(data)
         if not self.quality_gate:
             return np.zeros(n, dtype=bool)
         if getattr(self, "quality_mode", "row") == "groups":
-            cols = [f"q_{g}" for g in CORE_GROUPS if f"q_{g}" in df.columns]
+            cols = [f"q_{g}" for g in CORE_GROUPS if f"q_{g}" in data]
             cols = [c for c in cols if g_has_features(self, c)] or cols
             if cols:
-                q = np.column_stack([_numeric(df, c) for c in cols])
+                q = np.column_stack([data.numeric(c) for c in cols])
                 return np.asarray(~np.any(q >= GROUP_QUALITY_MIN, axis=1), dtype=bool)
-        if "quality_ok" in df.columns:
-            return np.asarray(~df["quality_ok"].fillna(False).astype(bool).to_numpy(), dtype=bool)
+        if "quality_ok" in data:
+            return np.asarray(~data.flags("quality_ok"), dtype=bool)
         return np.zeros(n, dtype=bool)
 
     @staticmethod
-    def _gappy(df: pd.DataFrame) -> NDArray[np.bool_]:
+    def _gappy(df: pd.DataFrame | Columns) -> NDArray[np.bool_]:
         """Rows whose window lost at least :data:`GAP_REASON_MIN` of its core samples to gaps."""
-        if "gap_fraction" not in df.columns:
-            return np.zeros(len(df), dtype=bool)
-        return np.asarray(_numeric(df, "gap_fraction") >= GAP_REASON_MIN, dtype=bool)
+        cols = FrameColumns(df) if isinstance(df, pd.DataFrame) else df
+        if "gap_fraction" not in cols:
+            return np.zeros(len(cols), dtype=bool)
+        return np.asarray(cols.numeric("gap_fraction") >= GAP_REASON_MIN, dtype=bool)
 
     def _design(self, df: pd.DataFrame, base: list[str]) -> NDArray[np.float64]:
         values = self._values(df, base)
@@ -633,9 +629,10 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             Z = self._design(df, list(df.columns))
         return df, Z
 
-    def _base_columns_for_predict(self, df: pd.DataFrame) -> list[str]:
-        missing = [c for c in self.feature_names_base_ if c not in df.columns]
-        if self._uses_time and TIME_IN_VR not in df.columns:
+    def _base_columns_for_predict(self, df: pd.DataFrame | Columns) -> list[str]:
+        names = df.columns if isinstance(df, pd.DataFrame) else df
+        missing = [c for c in self.feature_names_base_ if c not in names]
+        if self._uses_time and TIME_IN_VR not in names:
             missing.append(TIME_IN_VR)
         if missing:
             raise ModelError(
@@ -825,18 +822,28 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         ``baseline_label``, else from the first ``baseline_windows`` rows of the recording (the rest a clinic
         records before exposure); until it is complete the estimate abstains with ``"collecting_baseline"``.
         """
+        return self._estimate(FrameColumns(rows), state)
+
+    def estimate_records(
+        self, rows: Sequence[Mapping[str, object]], state: DetectorState | None = None
+    ) -> list[Estimate]:
+        """:meth:`estimate` for feature rows given as mappings (a live session's new rows, one per hop).
+
+        The same estimates as ``estimate(pd.DataFrame.from_records(rows), state)``, without building a table.
+        """
+        return self._estimate(RecordColumns(rows), state)
+
+    def _estimate(self, rows: Columns, state: DetectorState | None) -> list[Estimate]:
         live = state if state is not None else self._default_state()
         check_is_fitted(self, "model_")
         base = self._base_columns_for_predict(rows)
         V = self._values(rows, base)
-        keys = recording_keys(rows) if len(rows) > 1 else [self._row_key(rows)]
-        t_end = (
-            rows["t_end"].to_numpy(dtype=float) if "t_end" in rows.columns else np.full(len(rows), math.nan)
-        )
-        labels = rows["label"].astype(str).to_numpy() if "label" in rows.columns else None
+        keys = rows.keys()
+        t_end = rows.floats(["t_end"])[:, 0] if "t_end" in rows else np.full(len(rows), math.nan)
+        labels = rows.text("label") if "label" in rows else None
         poor = self.poor_quality(rows)
         gappy = self._gappy(rows)
-        tvr = rows[TIME_IN_VR].to_numpy(dtype=float) if self._uses_time else None
+        tvr = rows.floats([TIME_IN_VR])[:, 0] if self._uses_time else None
         names = [*self.design_names_, "bias"]
         out: list[Estimate] = []
         for i in range(len(rows)):
@@ -881,11 +888,6 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
             )
         return out
-
-    @staticmethod
-    def _row_key(rows: pd.DataFrame) -> str:
-        cols = [c for c in ("dataset", "subject", "session") if c in rows.columns]
-        return "/".join(str(rows[c].iat[0]) for c in cols) if cols else "recording"
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

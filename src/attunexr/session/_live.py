@@ -13,7 +13,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -80,6 +80,19 @@ class StatefulDetectorLike(DetectorLike, Protocol):
     def new_state(self) -> Any: ...
 
     def estimate(self, rows: pd.DataFrame, state: Any = None) -> list[Any]: ...
+
+
+class RecordDetectorLike(StatefulDetectorLike, Protocol):
+    """A stateful detector that also estimates rows given as mappings (no table built per hop)."""
+
+    def estimate_records(self, rows: Sequence[Mapping[str, object]], state: Any = None) -> list[Any]: ...
+
+
+def _records(detector: StatefulDetectorLike | None) -> RecordDetectorLike | None:
+    """The detector when it takes feature rows as mappings (``estimate_records``), else ``None``."""
+    if detector is not None and callable(getattr(detector, "estimate_records", None)):
+        return detector  # type: ignore[return-value]
+    return None
 
 
 def _as_estimator(
@@ -174,6 +187,7 @@ class LiveSession:
             self.features = features()
         self._estimate = _as_estimator(detector)
         self._stateful = _stateful(detector)
+        self._records = _records(self._stateful)
         #: this session's live state of the detector (``None`` before start and after stop)
         self.detector_state: Any = None
         self.recorder = recorder
@@ -562,17 +576,20 @@ class LiveSession:
             SessionUpdate("quality", buf.last_t if buf.last_t is not None else math.nan, self.context, quality=q)
         )
 
+    def _ids(self) -> dict[str, object]:
+        return {"dataset": self.meta.dataset or "live", "subject": self.meta.subject, "session": self.session_id}
+
     def _rows_frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         df = pd.DataFrame.from_records(rows)
-        ids = {
-            "dataset": self.meta.dataset or "live",
-            "subject": self.meta.subject,
-            "session": self.session_id,
-        }
-        for k, v in ids.items():
+        for k, v in self._ids().items():
             if k not in df.columns:
                 df.insert(0, k, v)
         return df
+
+    def _with_ids(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows with the session's dataset, subject and session ids where a row has none (as :meth:`_rows_frame`)."""
+        ids = self._ids()
+        return [{**{k: v for k, v in ids.items() if k not in r}, **r} for r in rows]
 
     def _on_rows(self, rows: list[dict[str, Any]], trigger: Chunk | None) -> None:
         self.rows_emitted += len(rows)
@@ -581,13 +598,14 @@ class LiveSession:
                 if self.recorder is not None:
                     self.recorder.append_record("features", r, t=float(r.get("t_end", math.nan)))
             return
-        df = self._rows_frame(rows)
-        if self._stateful is not None:
-            if self.detector_state is None:  # rows processed without start() (process() called directly)
-                self.detector_state = self._stateful.new_state()
-            estimates = self._stateful.estimate(df, state=self.detector_state)
+        if self._stateful is not None and self.detector_state is None:
+            self.detector_state = self._stateful.new_state()  # rows processed without start() (process() called directly)
+        if self._records is not None:  # one row per hop: no table built (the same estimates, see estimate_records)
+            estimates = self._records.estimate_records(self._with_ids(rows), state=self.detector_state)
+        elif self._stateful is not None:
+            estimates = self._stateful.estimate(self._rows_frame(rows), state=self.detector_state)
         else:
-            estimates = self._estimate(df)
+            estimates = self._estimate(self._rows_frame(rows))
         trig = getattr(trigger, "sent_at", None)
         for row, est in zip(rows, estimates, strict=False):
             quality = {k: float(v) for k, v in row.items() if k.startswith("q_") or k == "quality_ok"}

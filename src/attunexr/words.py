@@ -187,6 +187,7 @@ LABELS: dict[str, str] = {
     "client": "VR headset client",
     "lsl": "Lab Streaming Layer streams",
     "ble": "Bluetooth chest strap",
+    "itt": "intention to treat",
     "per_protocol": "per protocol",
     "multiple_imputation": "multiple imputation",
     "primary": "primary (intention to treat)",
@@ -194,6 +195,19 @@ LABELS: dict[str, str] = {
     "fall_or_injury": "fall or injury",
     "pre": "before",
     "post": "after",
+    # questionnaires (clinical instrument ids)
+    "aq_anxiety": "Acrophobia Questionnaire, anxiety (AQ)",
+    "aq_avoidance": "Acrophobia Questionnaire, avoidance",
+    "fsq": "Fear of Spiders Questionnaire (FSQ)",
+    "phq9": "PHQ-9",
+    "phqa": "PHQ-A",
+    "gad7": "GAD-7",
+    "pcl5": "PCL-5",
+    "ssq": "Simulator Sickness Questionnaire (SSQ)",
+    "vrsq": "VR Sickness Questionnaire (VRSQ)",
+    "ipq": "presence (IPQ)",
+    "suds": "SUDS",
+    "fms": "Fast Motion Sickness scale (FMS)",
 }
 
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+
+from tests.conftest import visible_html_text  # type: ignore[import-not-found]
 
 from attunexr.trials import (
     TrialData,
@@ -63,3 +67,19 @@ def test_checklist_items_say_what_is_missing(small_trial: TrialData) -> None:
     missing = [i for i in rate.items if i.status == "missing"]
     assert missing and all(i.answer for i in missing)
     assert any(i.id == "13a" and i.status == "answered" for i in rep.checklists["consort_ai"].items)
+
+
+def test_trial_report_speaks_a_readers_words(small_trial: TrialData, tmp_path: Path, clinician_words: Any) -> None:
+    """The trial report names instruments, visits, strata and the model's terms in words, and shows the assumed
+    outcome model as a labelled table (no snake_case ids, no Python reprs); the exact formula stays in the JSON."""
+    rep = build_report(small_trial, imputations=3)
+    page = write_report(rep, tmp_path / "rep").read_text()
+    text = visible_html_text(page)
+    prot = small_trial.protocol
+    for words in ("Acrophobia Questionnaire, anxiety (AQ)", "6-month follow-up", "by site and severity",
+                  "arm, visit, their interaction, the baseline score, site and severity",
+                  "chance of loss to follow-up per visit, by arm policy", "Analysis: intention to treat"):
+        assert words in text, words
+    clinician_words(text, allowed=(prot.id,))
+    analysis = json.loads((tmp_path / "rep" / "analysis.json").read_text())
+    assert analysis["primary"]["formula"].startswith("y ~ arm_c * visit_c + baseline")

@@ -26,6 +26,7 @@ from attunexr.clinical import reliable_change
 from attunexr.errors import ConfigurationError
 from attunexr.trials._data import ParticipantRecord, TrialData
 from attunexr.trials._lmm import fit_random_intercept
+from attunexr.words import label
 
 __all__ = [
     "Contrast",
@@ -71,6 +72,8 @@ class ModelResult:
     contrasts: list[Contrast]
     assumptions: list[str]
     notes: list[str] = field(default_factory=list)
+    #: the exact model formula (patsy), for a statistician to refit; ``model`` says it in words
+    formula: str = ""
 
 
 @dataclass
@@ -113,6 +116,15 @@ def _covariate_terms(data: TrialData, df: pd.DataFrame) -> list[str]:
         if f.id in df and df[f.id].nunique() > 1:
             terms.append(f"C({f.id})")
     return terms
+
+
+def _terms_in_words(data: TrialData, terms: list[str], multi_visit: bool) -> str:
+    """``arm_c * visit_c + baseline + C(site) + C(severity)`` as a reader says it."""
+    names = {"baseline": "the baseline score", "C(site)": "site"}
+    names.update({f"C({f.id})": label(f.id) for f in data.protocol.stratification})
+    parts = ["arm", "visit", "their interaction"] if multi_visit else ["arm"]
+    parts += [names.get(t, t) for t in terms]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _contrasts(names: list[str], params: pd.Series, cov: pd.DataFrame, arms: list[str], ref: str,
@@ -185,7 +197,7 @@ def fit_primary_model(data: TrialData, participants: list[ParticipantRecord] | N
         fe = list(X.columns)
         fe_params = pd.Series(cf.params, index=fe)
         cov = pd.DataFrame(cf.cov, index=fe, columns=fe)
-        label = "closed-form profiled REML, equal to statsmodels MixedLM"
+        engine_words = "closed-form profiled REML, equal to statsmodels MixedLM"
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -196,11 +208,12 @@ def fit_primary_model(data: TrialData, participants: list[ParticipantRecord] | N
         fe = list(fit.fe_params.index)
         fe_params = fit.fe_params
         cov = fit.cov_params()
-        label = "statsmodels MixedLM, REML"
+        engine_words = "statsmodels MixedLM, REML"
     contrasts = _contrasts(fe, fe_params, cov, present, comp,
                            [(a, b) for a, b in _pairs(data) if a in present and b in present])
-    model = (f"linear mixed model ({label}): {formula}, random intercept per participant; "
-             f"effect = arm difference at visit '{pv}'")
+    model = (f"linear mixed model ({engine_words}) of the score on "
+             + _terms_in_words(data, terms, multi_visit)
+             + f", with a random intercept per participant; effect = arm difference at {prot.visit_name(pv)}")
     assumptions = [
         "outcomes missing at random given arm, site, strata, baseline and observed visits (likelihood-based ITT)",
         "normally distributed participant intercepts and residuals; compound-symmetric within-participant "
@@ -212,7 +225,7 @@ def fit_primary_model(data: TrialData, participants: list[ParticipantRecord] | N
         "Wald 95 % confidence intervals (normal approximation)",
     ]
     return ModelResult(name, model, population, int(df["participant"].nunique()), int(len(df)),
-                       contrasts[0] if contrasts else None, contrasts, assumptions, notes)
+                       contrasts[0] if contrasts else None, contrasts, assumptions, notes, formula=formula)
 
 
 def per_protocol_participants(data: TrialData, min_share: float = 0.75) -> list[ParticipantRecord]:
@@ -300,7 +313,8 @@ def multiple_imputation(data: TrialData, m: int = 20, seed: int = 0) -> ModelRes
     n_missing = int(np.isnan(Y[:, -1]).sum())
     return ModelResult(
         "multiple_imputation",
-        f"ANCOVA at visit '{pv}' (arm + baseline + site + strata) after {m} sequential regression imputations "
+        f"ANCOVA at {data.protocol.visit_name(pv)} (arm, the baseline score, site and strata) after {m} sequential "
+        "regression imputations "
         "(earlier visits as predictors), pooled by Rubin's rules",
         "all randomized with a baseline score", n, n * len(visits), contrasts[0], contrasts,
         ["missing scores missing at random given arm, baseline, site, strata and earlier visits",
@@ -347,8 +361,8 @@ def responder_analysis(data: TrialData, sd: float | None = None, reliability: fl
         rd = Contrast(exp, comp, round(d, 4), (round(d - 1.96 * se, 4), round(d + 1.96 * se, 4)), round(se, 4),
                       round(float(2 * stats.norm.sf(abs(z))), 4) if se > 0 else float("nan"))
     return ResponderResult(
-        f"reliable improvement on {inst}: RCI < -1.96 from baseline to '{prot.primary.visit}' "
-        f"(SD {sd_v:g}, reliability {r_v:g})" if sd_v else f"reliable improvement on {inst} (published norms)",
+        f"reliable improvement on {label(inst)}: RCI < -1.96 from baseline to {prot.visit_name(prot.primary.visit)} "
+        f"(SD {sd_v:g}, reliability {r_v:g})" if sd_v else f"reliable improvement on {label(inst)} (published norms)",
         by_arm, rd,
         ["complete cases at the primary visit (participants without the score are not counted)",
          f"reliability norms for the instrument: SD {sd_v:g}, r {r_v:g} (ASSUMPTION unless from your sample)",

@@ -20,6 +20,7 @@ from typing import Any
 from attunexr.trials._analysis import TrialAnalysis
 from attunexr.trials._consort import ConsortFlow
 from attunexr.trials._data import TrialData
+from attunexr.words import label
 
 __all__ = ["Checklist", "ChecklistItem", "fill_checklists"]
 
@@ -70,6 +71,18 @@ def _ai(what: str) -> Answer:
 
 def _xr(what: str) -> Answer:
     return _field({"xr": "xr_component"}, "xr", what)
+
+
+def _or(values: tuple[int, ...]) -> str:
+    """``(1, 2)`` -> ``1 or 2``."""
+    text = [str(v) for v in values]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " or " + text[-1]
+
+
+def _and_factors(c: _Ctx) -> str:
+    """`` and severity`` for the protocol's stratification factors (empty without any)."""
+    factors = [label(f.id) for f in c.data.protocol.stratification]
+    return " and " + ", ".join(factors) if factors else ""
 
 
 def _proto(attr: str, label: str) -> Answer:
@@ -232,15 +245,16 @@ SPIRIT_AI: list[tuple[str, str, Answer]] = [
     ("11a(v)", "Output of the AI intervention", _ai("output")),
     ("11a(vi)", "How AI output contributes to decision-making", _ai("human_ai_interaction")),
     ("12", "Primary, secondary and other outcomes with time points",
-     lambda c: ("answered", "; ".join(f"{o.role}: {o.instrument} at {o.visit}" for o in c.data.protocol.outcomes))),
+     lambda c: ("answered", "; ".join(f"{o.role}: {label(o.instrument)} at {c.data.protocol.visit_name(o.visit)}"
+                                     for o in c.data.protocol.outcomes))),
     ("13", "Participant timeline (visit schedule)",
      lambda c: ("answered", "; ".join(f"{v.name} day {v.day} +/- {v.window_days}" for v in c.data.protocol.visits))),
     ("14", "Target sample size and how it was determined",
      lambda c: ("answered", f"{c.data.protocol.target_sample_size} (planning by simulation, attunexr trial "
                             "simulate; simulated effects are assumptions)")),
     ("16a", "Allocation sequence generation (method, stratification, blocks)",
-     lambda c: ("answered", f"stratified permuted blocks of random size {list(c.data.protocol.block_sizes)} x arm "
-                            f"ratio sum, by site and {[f.id for f in c.data.protocol.stratification]}, seed recorded "
+     lambda c: ("answered", f"stratified permuted blocks of random size {_or(c.data.protocol.block_sizes)} x arm "
+                            f"ratio sum, by site{_and_factors(c)}, seed recorded "
                             f"(SHA-256 {c.data.seed_fingerprint[:12]}...)")),
     ("16b", "Allocation concealment mechanism",
      lambda c: ("answered", "sequence sealed with AES-256-GCM per slot; revealed one at a time after enrolment; "

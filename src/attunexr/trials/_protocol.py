@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from attunexr.errors import ConfigurationError, DataFormatError
+from attunexr.words import label
 
 __all__ = [
     "PROTOCOL_SCHEMA_VERSION",
@@ -176,6 +177,10 @@ class Protocol(_Strict):
             if v.id == visit_id:
                 return v
         raise ConfigurationError(f"protocol {self.id} v{self.version} has no visit {visit_id!r}")
+
+    def visit_name(self, visit_id: str) -> str:
+        """The visit's name as the schedule gives it (``"6-month follow-up"``); an unknown id reads as words."""
+        return next((v.name for v in self.visits if v.id == visit_id), label(visit_id))
 
     def arm(self, arm_id: str) -> Arm:
         for a in self.arms:

@@ -17,6 +17,7 @@ from attunexr.trials._analysis import ResponderResult, TrialAnalysis, analyse_tr
 from attunexr.trials._checklists import Checklist, fill_checklists
 from attunexr.trials._consort import ConsortFlow, consort_flow, write_flow_diagram
 from attunexr.trials._data import TrialData
+from attunexr.trials._simulate import OUTCOME_MODEL_LABELS
 from attunexr.words import label
 
 __all__ = [
@@ -84,6 +85,14 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _assumed(value: Any) -> str:
+    """An assumed value as a table cell: ``(("none", 0.08), ("arousal", 0.05))`` -> ``none 0.08, arousal 0.05``."""
+    if isinstance(value, list | tuple):
+        return ", ".join(_assumed(v) if not isinstance(v, list | tuple) else " ".join(
+            label(x) if isinstance(x, str) else f"{x:g}" for x in v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def baseline_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
     inst = data.protocol.primary.instrument
     arms = data.by_arm()
@@ -101,7 +110,7 @@ def baseline_rows(data: TrialData) -> tuple[list[str], list[list[Any]]]:
     rows.append(["female, n (%)", *[f"{sum(p.characteristics.get('sex') == 'female' for p in ps)} "
                                     f"({100 * sum(p.characteristics.get('sex') == 'female' for p in ps) / max(len(ps), 1):.0f} %)"
                                     for ps in arms.values()]])
-    rows.append([f"baseline {inst}, mean (SD)", *[ms([p.baseline[inst] for p in ps if inst in p.baseline])
+    rows.append([f"baseline {label(inst)}, mean (SD)", *[ms([p.baseline[inst] for p in ps if inst in p.baseline])
                                                   for ps in arms.values()]])
     sites = sorted({p.site for p in data.participants})
     site_names = {site.id: site.name for site in data.protocol.sites}
@@ -219,8 +228,9 @@ def report_body_html(report: TrialReport, flow_src: str) -> str:
              f"<p>Protocol {data.protocol.id} version {data.protocol.version}. {html.escape(data.protocol.design)}.</p>"]
     if data.simulated:
         parts.append(f"<p class='warn'>{html.escape(SIMULATION_WARNING)}</p>")
-        parts.append("<p>Assumed outcome model: " + html.escape(", ".join(
-            f"{k} = {v}" for k, v in data.notes.get("outcome_model", {}).items())) + "</p>")
+        parts.append("<h2>Assumed outcome model (simulation)</h2>" + _table(
+            ["assumption", "value"], [[OUTCOME_MODEL_LABELS.get(k, label(k)), _assumed(v)]
+                                      for k, v in data.notes.get("outcome_model", {}).items()]))
     parts.append(f"<h2>CONSORT flow diagram</h2><img src='{html.escape(flow_src)}' alt='CONSORT flow diagram' "
                  "id='consort-flow'>")
     for title, (head, rows) in (("Baseline characteristics by arm", baseline_rows(data)),

@@ -89,6 +89,31 @@ class OutcomeModel:
         return [f"{k} = {v}" for k, v in d.items()]
 
 
+#: What each :class:`OutcomeModel` assumption means, as the trial report's table shows it.
+OUTCOME_MODEL_LABELS: dict[str, str] = {
+    "intercept": "AQ-anxiety of a person with fear threshold 0 (intercept)",
+    "slope": "AQ-anxiety points per unit of fear threshold (slope)",
+    "person_sd": "spread of true severity between people (SD, points)",
+    "site_sd": "spread between sites (SD, points)",
+    "points_per_threshold": "AQ-anxiety points per unit of fear-threshold improvement",
+    "natural_mean": "natural improvement without treatment (mean, threshold units)",
+    "natural_sd": "natural improvement without treatment (SD)",
+    "decay_per_day": "relapse after treatment ends (share per day)",
+    "noise_sd": "measurement noise of a questionnaire score (SD, points)",
+    "screening_sd": "measurement noise at screening (SD, points)",
+    "loss_per_visit": "chance of loss to follow-up per visit, by arm policy",
+    "loss_slope": "rise of that chance per point of the last score above 70 (log scale)",
+    "nonstart": "share who never start the allocated VR treatment",
+    "declined": "share of eligible people who decline",
+    "excluded_other": "share excluded for other reasons",
+    "staff_minutes_per_session": "staff minutes per VR session",
+    "staff_cost_per_minute": "staff cost per minute",
+    "equipment_per_site": "equipment cost per site",
+    "aq_reliability": "AQ-anxiety test-retest reliability (for reliable change)",
+    "aq_sd": "AQ-anxiety standard deviation in the norms (for reliable change)",
+}
+
+
 @dataclass
 class VirtualPool:
     """Virtual patients with their potential outcomes under every arm of a protocol (see module docstring)."""

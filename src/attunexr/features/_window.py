@@ -354,7 +354,7 @@ def _motion(
         if pose.t.size >= 3 and cover >= 0.5:
             good, dt = pose.good, pose.dt
             ang = np.degrees(pose.arc)[good] / dt[good]
-            lin = np.linalg.norm(np.diff(pose.pos, axis=0), axis=1)[good] / dt[good]
+            lin = np.linalg.norm(pose.step, axis=1)[good] / dt[good]
             if ang.size:
                 row["head_angular_speed"] = float(ang.mean())
                 row["head_translation_speed"] = float(lin.mean())
@@ -408,12 +408,12 @@ def _band_powers(t: FloatArray, x: FloatArray) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class _Pose:
-    """A window's finite head poses and the rotation between consecutive ones (computed once per window)."""
+    """A window's finite head-pose samples as steps between consecutive ones (computed once per window)."""
 
     t: FloatArray
-    pos: FloatArray
-    quat: FloatArray
-    #: time steps, which of them are positive, and the rotation angle (rad) of each step
+    #: per step between consecutive samples: position change (m), time, whether the time is positive, and the
+    #: rotation angle (rad)
+    step: FloatArray
     dt: FloatArray
     good: NDArray[np.bool_]
     arc: FloatArray
@@ -435,7 +435,7 @@ def _window_pose(procs: Mapping[str, StreamProcessor], t0: float, t1: float) -> 
     dt = np.diff(t)
     qn = quat / np.linalg.norm(quat, axis=1, keepdims=True)
     dot = np.abs(np.einsum("ij,ij->i", qn[1:], qn[:-1]))
-    return _Pose(t, pos, quat, dt, dt > 0, 2.0 * np.arccos(np.clip(dot, 0.0, 1.0)))
+    return _Pose(t, np.diff(pos, axis=0), dt, dt > 0, 2.0 * np.arccos(np.clip(dot, 0.0, 1.0)))
 
 
 def _pose_to_imu(pose: _Pose) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -445,9 +445,9 @@ def _pose_to_imu(pose: _Pose) -> tuple[FloatArray, FloatArray, FloatArray]:
     the second difference of positions. Row ``i`` describes the step ending at sample ``i + 1`` (acceleration needs
     three samples, so its first row is NaN).
     """
-    t, pos, dt, good = pose.t, pose.pos, pose.dt, pose.good
+    t, dt, good = pose.t, pose.dt, pose.good
     ang = np.where(good, pose.arc / np.where(good, dt, 1.0), np.nan)
-    vel = np.where(good[:, None], np.diff(pos, axis=0) / np.where(good, dt, 1.0)[:, None], np.nan)
+    vel = np.where(good[:, None], pose.step / np.where(good, dt, 1.0)[:, None], np.nan)
     acc = np.full_like(vel, np.nan)
     if vel.shape[0] > 1:
         dtv = 0.5 * (dt[1:] + dt[:-1])

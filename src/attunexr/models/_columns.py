@@ -79,11 +79,12 @@ class FrameColumns:
         return np.asarray(self.df[name].fillna(False).astype(bool).to_numpy(), dtype=bool)
 
     def keys(self) -> NDArray[np.object_]:
-        if len(self.df) != 1:
-            return recording_keys(self.df)
-        cols = [c for c in KEY_COLUMNS if c in self.df.columns]
-        key = "/".join(str(self.df[c].iat[0]) for c in cols) if cols else "recording"
-        return np.array([key], dtype=object)
+        return recording_keys(self.df)
+
+
+def as_columns(rows: pd.DataFrame | Columns) -> Columns:
+    """``rows`` as :class:`Columns` (a feature table is wrapped, column access passes through)."""
+    return FrameColumns(rows) if isinstance(rows, pd.DataFrame) else rows
 
 
 def _float(v: object) -> float:

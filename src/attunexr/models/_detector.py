@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from attunexr.errors import ConfigurationError, ModelError
 from attunexr.models._calibration import Calibrator, ConformalGate, youden_threshold
-from attunexr.models._columns import Columns, FrameColumns, RecordColumns
+from attunexr.models._columns import Columns, FrameColumns, RecordColumns, as_columns
 from attunexr.models._design import NORMALIZATIONS, OnlineDesign, design_names, offline_design, recording_keys
 from attunexr.models._estimate import (
     REASON_ATYPICAL,
@@ -333,7 +333,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _values(self, df: pd.DataFrame | Columns, base: list[str]) -> NDArray[np.float64]:
         """Base feature values, log-transformed where fitted, with poor-quality signal groups blanked ("groups")."""
-        cols = FrameColumns(df) if isinstance(df, pd.DataFrame) else df
+        cols = as_columns(df)
         values = self._transform_values(self._robust(cols.floats(base), base))
         groups: dict[str, list[int]] = getattr(self, "masked_groups_", {}) or {}
         if getattr(self, "quality_mode", "row") != "groups" or not groups:
@@ -349,7 +349,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def poor_quality(self, df: pd.DataFrame | Columns) -> NDArray[np.bool_]:
         """Rows on which the quality gate abstains (see ``quality_mode``); all ``False`` without quality columns."""
-        data = FrameColumns(df) if isinstance(df, pd.DataFrame) else df
+        data = as_columns(df)
         n = len(data)
         if not self.quality_gate:
             return np.zeros(n, dtype=bool)
@@ -366,7 +366,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     @staticmethod
     def _gappy(df: pd.DataFrame | Columns) -> NDArray[np.bool_]:
         """Rows whose window lost at least :data:`GAP_REASON_MIN` of its core samples to gaps."""
-        cols = FrameColumns(df) if isinstance(df, pd.DataFrame) else df
+        cols = as_columns(df)
         if "gap_fraction" not in cols:
             return np.zeros(len(cols), dtype=bool)
         return np.asarray(cols.numeric("gap_fraction") >= GAP_REASON_MIN, dtype=bool)
@@ -630,7 +630,7 @@ class _Detector(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return df, Z
 
     def _base_columns_for_predict(self, df: pd.DataFrame | Columns) -> list[str]:
-        names = df.columns if isinstance(df, pd.DataFrame) else df
+        names = as_columns(df)
         missing = [c for c in self.feature_names_base_ if c not in names]
         if self._uses_time and TIME_IN_VR not in names:
             missing.append(TIME_IN_VR)

@@ -88,8 +88,13 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
 def _assumed(value: Any) -> str:
     """An assumed value as a table cell: ``(("none", 0.08), ("arousal", 0.05))`` -> ``none 0.08, arousal 0.05``."""
     if isinstance(value, list | tuple):
-        return ", ".join(_assumed(v) if not isinstance(v, list | tuple) else " ".join(
-            label(x) if isinstance(x, str) else f"{x:g}" for x in v) for v in value)
+        return ", ".join(" ".join(map(_cell, v)) if isinstance(v, list | tuple) else _cell(v) for v in value)
+    return _cell(value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return label(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
